@@ -1,0 +1,61 @@
+"""Run a bare actor host (probe actors only) outside supervision: for benchmarks and tests.
+
+    python -m actors.bare_host --id h2 --bind tcp://127.0.0.1:7002 --peer h1=tcp://127.0.0.1:7001
+
+Prints ``ready <endpoint>`` on stdout once it serves; stops on SIGTERM or when stdin closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from actors.node import Node
+from actors.placement import Placement
+from actors.probe import Probe
+from bus.catalogue import default_codec
+
+
+async def serve(host_id: str, bind: str, peers: dict[str, str]) -> None:
+    loop = asyncio.get_running_loop()
+    placement = Placement({"probe": (host_id,)})
+    node = Node(
+        host_id=host_id,
+        codec=default_codec(),
+        bind=bind,
+        peers=peers,
+        placement=placement,
+        behaviours=[Probe(host_id)],
+        clock=loop.time,
+    )
+    node.start()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_reader(
+        sys.stdin.fileno(), lambda: stop.set() if not os.read(sys.stdin.fileno(), 1) else None
+    )
+    print(f"ready {node.endpoint}", flush=True)
+    await stop.wait()
+    node.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--id", required=True)
+    ap.add_argument("--bind", required=True)
+    ap.add_argument("--peer", action="append", default=[], help="HOST_ID=ENDPOINT")
+    a = ap.parse_args()
+    peers = dict(p.split("=", 1) for p in a.peer)
+    try:
+        import uvloop
+
+        uvloop.run(serve(a.id, a.bind, peers))
+    except ImportError:
+        asyncio.run(serve(a.id, a.bind, peers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,456 @@
+"""The actor host: thousands of light entity actors in one process, on one asyncio loop.
+
+Each actor is a :class:`Cell`: an address, a behaviour, one immutable state record, a mailbox
+(a deque) and its timers. The host runs cells that have mail from a run queue, calls the pure
+``decide`` and performs the effects. Delivery is location-transparent: an address served here
+goes straight into a mailbox (no encoding, no copy); any other goes to :class:`Outbound`
+(ZeroMQ to the host that owns it, see ``bus.transport``).
+
+Failure handling follows OTP: an actor whose ``decide`` raises is restarted from its last
+persisted state (states are frozen records, so the last good state *is* what was persisted)
+and the message is delivered once more; a message that crashes it twice goes to the dead-letter
+log with its traceback and the sender gets ``actor.crashed``. More than ``intensity`` restarts
+within ``period_s`` stops the actor: its mail is dead-lettered and it is reactivated from its
+snapshot by the next message. Other actors never notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from actors.behaviour import Behaviour, kind_of
+from actors.effects import (
+    CancelTimer,
+    Effect,
+    Fail,
+    Journal,
+    Publish,
+    Reply,
+    Send,
+    StartTimer,
+    Stop,
+)
+from actors.placement import Placement
+from actors.timers import TimerWheel
+from bus.envelope import ASK, ERROR, REPLY, TELL, Envelope
+from bus.errors import AskTimeout, NoRoute, RemoteError
+from bus.message import Message
+from bus.system import ErrorReply
+
+
+class Outbound(Protocol):
+    def send(self, host_id: str, env: Envelope) -> None: ...
+
+
+class JournalSink(Protocol):
+    def append(self, address: str, actor_seq: int, event: Message) -> Awaitable[Any]: ...
+
+
+class SnapshotStore(Protocol):
+    async def load(self, address: str) -> tuple[Message, int] | None: ...
+    def save(self, address: str, state: Message, actor_seq: int) -> None: ...
+    def delete(self, address: str) -> None: ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, msg: Message) -> None: ...
+
+
+DeadLetterSink = Callable[[dict[str, Any]], None]
+Item = tuple[Message, str, int, int]  # msg, reply_to, corr, envelope kind
+
+
+class Cell:
+    __slots__ = (
+        "address",
+        "behaviour",
+        "dirty",
+        "loading",
+        "mailbox",
+        "outbox",
+        "queued",
+        "restarts",
+        "retrying",
+        "seq",
+        "state",
+    )
+
+    def __init__(self, address: str, behaviour: Behaviour[Any]) -> None:
+        self.address = address
+        self.behaviour = behaviour
+        self.state: Message | None = None
+        self.mailbox: deque[Item] = deque()
+        self.queued = False
+        self.loading = False
+        self.restarts: deque[float] = deque()
+        self.retrying: Item | None = None
+        self.seq = 0  # journal sequence of this actor (idempotent re-sends)
+        self.dirty = False
+        # (journal acks, envelopes held until they commit), in order
+        self.outbox: deque[tuple[list[Awaitable[Any]], list[Envelope]]] = deque()
+
+
+class Host:
+    def __init__(
+        self,
+        *,
+        host_id: str,
+        behaviours: Sequence[Behaviour[Any]],
+        placement: Placement,
+        clock: Callable[[], float],
+        outbound: Outbound | None = None,
+        journal: JournalSink | None = None,
+        snapshots: SnapshotStore | None = None,
+        publisher: Publisher | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        intensity: int = 3,
+        period_s: float = 5.0,
+        batch: int = 64,
+    ) -> None:
+        self.host_id = host_id
+        self.address = f"host/{host_id}"
+        self.behaviours: Mapping[str, Behaviour[Any]] = {b.kind: b for b in behaviours}
+        self.placement = placement
+        self.clock = clock
+        self.outbound = outbound
+        self.journal = journal
+        self.snapshots = snapshots
+        self.publisher = publisher
+        self.dead_letters = dead_letters or (lambda record: None)
+        self.intensity = intensity
+        self.period_s = period_s
+        self.batch = batch
+        self.cells: dict[str, Cell] = {}
+        self.timers = TimerWheel()
+        self.processed = 0
+        self.crashes = 0
+        self._runq: deque[Cell] = deque()
+        self._drain_scheduled = False
+        self._pending: dict[int, asyncio.Future[Message]] = {}
+        self._corr = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
+
+    # ----------------------------------------------------------------- delivery
+
+    def tell(self, to: str, msg: Message, sender: str = "") -> None:
+        cell = self.cells.get(to)
+        if cell is None:
+            self.deliver(Envelope(TELL, to, msg, sender, 0))
+            return
+        # Fast path: a live local actor (cells only ever holds local ones) - no envelope.
+        cell.mailbox.append((msg, sender, 0, TELL))
+        if not cell.queued and not cell.loading:
+            cell.queued = True
+            self._runq.append(cell)
+            if not self._drain_scheduled:
+                self._schedule_drain()
+
+    async def ask(self, to: str, msg: Message, timeout: float = 2.0) -> Message:
+        self._corr += 1
+        corr = self._corr
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[corr] = fut
+        try:
+            self.deliver(Envelope(ASK, to, msg, self.address, corr))
+            reply = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise AskTimeout(f"no answer from {to} to {msg.TAG} within {timeout} s") from None
+        finally:
+            self._pending.pop(corr, None)
+        if isinstance(reply, ErrorReply):
+            raise RemoteError(reply.code, reply.text)
+        return reply
+
+    def deliver(self, env: Envelope) -> None:
+        """Route one envelope: to a local mailbox, a pending ask, or another host."""
+        to = env.to
+        if to == self.address:
+            fut = self._pending.get(env.corr)
+            if fut is not None and not fut.done():
+                fut.set_result(env.msg)
+            return
+        cell = self.cells.get(to)
+        if cell is None:
+            try:
+                owner = self.placement.host_of(to)
+            except (NoRoute, ValueError) as exc:
+                self._undeliverable(env, "bus.no_route", str(exc))
+                return
+            if owner != self.host_id:
+                if self.outbound is None:
+                    self._undeliverable(env, "bus.no_route", f"no transport to host {owner}")
+                else:
+                    self.outbound.send(owner, env)
+                return
+            cell = self._activate(to)
+            if cell is None:
+                self._undeliverable(env, "actor.unknown_kind", f"no behaviour serves {to!r}")
+                return
+        msg = env.msg
+        if env.kind == ERROR and not isinstance(msg, ErrorReply):
+            msg = ErrorReply(code="bus.error", text=repr(msg))
+        cell.mailbox.append((msg, env.reply_to, env.corr, env.kind))
+        if not cell.queued and not cell.loading:
+            cell.queued = True
+            self._runq.append(cell)
+            self._schedule_drain()
+
+    def _undeliverable(self, env: Envelope, code: str, text: str) -> None:
+        if env.kind == ASK and env.reply_to:
+            self.deliver(
+                Envelope(ERROR, env.reply_to, ErrorReply(code=code, text=text), "", env.corr)
+            )
+        elif env.kind == TELL:
+            self.dead_letters({"reason": code, "text": text, "to": env.to, "tag": env.msg.TAG})
+
+    def _activate(self, address: str) -> Cell | None:
+        try:
+            behaviour = self.behaviours.get(kind_of(address))
+        except ValueError:
+            return None
+        if behaviour is None:
+            return None
+        cell = Cell(address, behaviour)
+        self.cells[address] = cell
+        if self.snapshots is None:
+            cell.state = behaviour.initial(address)
+        else:
+            cell.loading = True
+            asyncio.get_running_loop().create_task(self._load(cell))
+        return cell
+
+    async def _load(self, cell: Cell) -> None:
+        assert self.snapshots is not None
+        try:
+            found = await self.snapshots.load(cell.address)
+        except Exception as exc:  # a store hiccup must not lose the mail: start fresh, say so
+            self.dead_letters(
+                {"reason": "snapshot.load_failed", "to": cell.address, "text": repr(exc)}
+            )
+            found = None
+        if found is None:
+            cell.state = cell.behaviour.initial(cell.address)
+        else:
+            cell.state, cell.seq = found
+        cell.loading = False
+        if cell.mailbox and not cell.queued:
+            cell.queued = True
+            self._runq.append(cell)
+            self._schedule_drain()
+
+    # ----------------------------------------------------------------- running
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            loop = self._loop or asyncio.get_running_loop()
+            self._loop = loop
+            loop.call_soon(self.drain)
+
+    def drain(self, budget: int = 20_000) -> int:
+        """Run queued actors until the run queue is empty or ``budget`` messages are done."""
+        self._drain_scheduled = False
+        now = self.clock()
+        done = 0
+        runq = self._runq
+        while runq and done < budget:
+            cell = runq.popleft()
+            n = 0
+            mailbox = cell.mailbox
+            while mailbox and n < self.batch and cell.state is not None:
+                self._process(cell, mailbox.popleft(), now)
+                n += 1
+            done += n
+            if mailbox and self.cells.get(cell.address) is cell and not cell.loading:
+                runq.append(cell)
+            else:
+                cell.queued = False
+        self.processed += done
+        if runq:
+            self._schedule_drain()
+        return done
+
+    def _process(self, cell: Cell, item: Item, now: float) -> None:
+        msg, reply_to, corr, kind = item
+        try:
+            state, effects = cell.behaviour.decide(cell.state, msg, now)
+        except Exception as exc:
+            self._crashed(cell, item, exc, now)
+            return
+        if cell.retrying is item:
+            cell.retrying = None
+        if state is not cell.state:
+            cell.state = state
+            if self.snapshots is not None and not cell.dirty:
+                cell.dirty = True
+        if effects:
+            self._perform(cell, effects, reply_to, corr if kind == ASK else 0, now)
+
+    def _perform(
+        self, cell: Cell, effects: Sequence[Effect], reply_to: str, corr: int, now: float
+    ) -> None:
+        out: list[Envelope] = []
+        acks: list[Awaitable[Any]] = []
+        for e in effects:
+            t = type(e)
+            if t is Send:
+                out.append(Envelope(TELL, e.to, e.msg, cell.address, 0))  # type: ignore[union-attr]
+            elif t is Reply:
+                if reply_to:
+                    out.append(Envelope(REPLY, reply_to, e.msg, "", corr))  # type: ignore[union-attr]
+            elif t is Fail:
+                if reply_to:
+                    err = ErrorReply(code=e.code, text=e.text)  # type: ignore[union-attr]
+                    out.append(Envelope(ERROR, reply_to, err, "", corr))
+            elif t is StartTimer:
+                self.timers.start(cell.address, e.key, now + e.after_s, e.msg)  # type: ignore[union-attr]
+                self._arm_timer()
+            elif t is CancelTimer:
+                self.timers.cancel(cell.address, e.key)  # type: ignore[union-attr]
+            elif t is Journal:
+                if self.journal is not None:
+                    cell.seq += 1
+                    acks.append(self.journal.append(cell.address, cell.seq, e.event))  # type: ignore[union-attr]
+            elif t is Publish:
+                if self.publisher is not None:
+                    self.publisher.publish(e.topic, e.msg)  # type: ignore[union-attr]
+            elif t is Stop:
+                self._stop(cell)
+        if acks or cell.outbox:
+            cell.outbox.append((acks, out))
+            if len(cell.outbox) == 1:
+                asyncio.get_running_loop().create_task(self._flush_outbox(cell))
+            return
+        for env in out:
+            self.deliver(env)
+
+    async def _flush_outbox(self, cell: Cell) -> None:
+        # Envelopes leave only after the journal committed what caused them, in order.
+        while cell.outbox:
+            acks, out = cell.outbox[0]
+            for ack in acks:
+                try:
+                    await ack
+                except Exception as exc:
+                    self.dead_letters(
+                        {"reason": "journal.failed", "to": cell.address, "text": repr(exc)}
+                    )
+            cell.outbox.popleft()
+            for env in out:
+                self.deliver(env)
+
+    def _stop(self, cell: Cell) -> None:
+        self.cells.pop(cell.address, None)
+        self.timers.cancel_all(cell.address)
+        if self.snapshots is not None:
+            self.snapshots.delete(cell.address)
+        cell.dirty = False
+
+    def _crashed(self, cell: Cell, item: Item, exc: Exception, now: float) -> None:
+        self.crashes += 1
+        msg, _reply_to, _corr, _kind = item
+        trace = "".join(traceback.format_exception(exc))
+        restarts = cell.restarts
+        restarts.append(now)
+        while restarts and now - restarts[0] > self.period_s:
+            restarts.popleft()
+        record = {"to": cell.address, "tag": msg.TAG, "msg": repr(msg), "traceback": trace}
+        if len(restarts) > self.intensity:
+            # Too many restarts: stop the actor; its mail is dead-lettered, senders told.
+            self.dead_letters({**record, "reason": "actor.intensity"})
+            self._answer_error(item, "actor.failed", f"{cell.address} restarted too often: {exc!r}")
+            while cell.mailbox:
+                rest = cell.mailbox.popleft()
+                self.dead_letters(
+                    {"to": cell.address, "tag": rest[0].TAG, "reason": "actor.intensity"}
+                )
+                self._answer_error(
+                    rest, "actor.failed", f"{cell.address} stopped after repeated crashes"
+                )
+            self.cells.pop(cell.address, None)
+            self.timers.cancel_all(cell.address)
+            return
+        if cell.retrying is item:
+            cell.retrying = None
+            self.dead_letters({**record, "reason": "actor.poison"})
+            self._answer_error(
+                item, "actor.crashed", f"{cell.address} crashed twice on {msg.TAG}: {exc!r}"
+            )
+            return
+        # Restart from the last persisted state (unchanged: decide is pure) and retry once.
+        cell.retrying = item
+        cell.mailbox.appendleft(item)
+
+    def _answer_error(self, item: Item, code: str, text: str) -> None:
+        _msg, reply_to, corr, kind = item
+        if reply_to:
+            self.deliver(
+                Envelope(
+                    ERROR,
+                    reply_to,
+                    ErrorReply(code=code, text=text),
+                    "",
+                    corr if kind == ASK else 0,
+                )
+            )
+
+    # ----------------------------------------------------------------- timers
+
+    def _arm_timer(self) -> None:
+        due = self.timers.next_deadline()
+        if due is None:
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        self._loop = loop
+        if self._timer_handle is not None:
+            if self._timer_handle.when() <= loop.time() + (due - self.clock()):
+                return
+            self._timer_handle.cancel()
+        self._timer_handle = loop.call_later(max(0.0, due - self.clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer_handle = None
+        self.fire_timers(self.clock())
+        self._arm_timer()
+
+    def fire_timers(self, now: float) -> int:
+        """Deliver every timer due at ``now`` (tests with a fake clock call this directly)."""
+        fired = 0
+        for address, msg in self.timers.pop_due(now):
+            self.deliver(Envelope(TELL, address, msg, address, 0))
+            fired += 1
+        return fired
+
+    # ----------------------------------------------------------------- persistence & stats
+
+    def flush_snapshots(self) -> int:
+        """Save every changed state; the service calls this every few tens of ms."""
+        if self.snapshots is None:
+            return 0
+        n = 0
+        for cell in self.cells.values():
+            if cell.dirty and cell.state is not None:
+                self.snapshots.save(cell.address, cell.state, cell.seq)
+                cell.dirty = False
+                n += 1
+        return n
+
+    def stats(self) -> dict[str, Any]:
+        by_kind: dict[str, int] = {}
+        depth = 0
+        for cell in self.cells.values():
+            k = cell.behaviour.kind
+            by_kind[k] = by_kind.get(k, 0) + 1
+            depth += len(cell.mailbox)
+        return {
+            "actors_by_kind": by_kind,
+            "mailbox_depth": depth,
+            "processed": self.processed,
+            "crashes": self.crashes,
+            "timers": len(self.timers),
+        }

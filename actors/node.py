@@ -1,0 +1,89 @@
+"""One process's actor node: a :class:`Host` wired to the ZeroMQ mesh and the pub/sub bus.
+
+This is what a service builds; tests build it too, with real sockets on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import zmq
+
+from actors.behaviour import Behaviour
+from actors.host import DeadLetterSink, Host, JournalSink, SnapshotStore
+from actors.placement import Placement
+from bus.codec import Codec
+from bus.envelope import ASK, ERROR, BadEnvelope, Envelope
+from bus.errors import DecodeError
+from bus.pubsub import BusPublisher
+from bus.system import ErrorReply
+from bus.transport import Mesh
+
+
+class Node:
+    def __init__(
+        self,
+        *,
+        host_id: str,
+        codec: Codec,
+        bind: str,
+        peers: Mapping[str, str],
+        placement: Placement,
+        behaviours: Sequence[Behaviour[Any]] = (),
+        clock: Callable[[], float],
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+        journal: JournalSink | None = None,
+        snapshots: SnapshotStore | None = None,
+        publish_to: str | None = None,
+        dead_letters: DeadLetterSink | None = None,
+    ) -> None:
+        self.ctx = ctx or zmq.Context.instance()
+        self.codec = codec
+        self.dead_letters = dead_letters or (lambda record: None)
+        self.publisher = BusPublisher(self.ctx, codec, publish_to) if publish_to else None
+        self.mesh = Mesh(
+            ctx=self.ctx, codec=codec, bind=bind, on_envelope=self._incoming, on_bad=self._bad
+        )
+        self.host = Host(
+            host_id=host_id,
+            behaviours=behaviours,
+            placement=placement,
+            clock=clock,
+            outbound=self.mesh,
+            journal=journal,
+            snapshots=snapshots,
+            publisher=self.publisher,
+            dead_letters=self.dead_letters,
+        )
+        for peer_id, endpoint in peers.items():
+            if peer_id != host_id:
+                self.mesh.connect(peer_id, endpoint)
+
+    @property
+    def endpoint(self) -> str:
+        return self.mesh.endpoint
+
+    def start(self) -> None:
+        self.mesh.start(asyncio.get_running_loop())
+
+    def _incoming(self, env: Envelope) -> None:
+        self.host.deliver(env)
+
+    def _bad(self, bad: BadEnvelope | DecodeError, to: str) -> None:
+        # A malformed message never crashes the node: the asker gets a typed error, a tell
+        # goes to the dead-letter log with the reason.
+        if isinstance(bad, BadEnvelope):
+            if bad.kind == ASK and bad.reply_to:
+                err = ErrorReply(code=bad.error.code, text=str(bad.error))
+                self.host.deliver(Envelope(ERROR, bad.reply_to, err, "", bad.corr))
+            else:
+                self.dead_letters({"reason": bad.error.code, "text": str(bad.error), "to": to})
+        else:
+            self.dead_letters({"reason": bad.code, "text": str(bad), "to": to})
+
+    def close(self) -> None:
+        self.mesh.close()
+        if self.publisher is not None:
+            self.publisher.close()

@@ -1,0 +1,242 @@
+"""Typed bus messages: frozen, slotted, keyword-only classes with a wire tag and a version.
+
+Every message that crosses an actor boundary is declared with :func:`message`. The codec
+(`bus.codec`) is the one place that turns them into msgpack and back; it validates every field
+on decode against the type hints compiled here, so no raw dict ever travels past the edge.
+
+Supported field types: ``str int float bool bytes None``, ``X | None``, ``tuple[X, ...]``,
+``dict[str, X]``, ``Literal[...]`` and other messages (records). That is deliberately small:
+everything on the wire must be explainable to an operator reading a dead-letter log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+from bus.errors import FieldError
+
+T = TypeVar("T", bound="Message")
+
+Validator = Callable[[Any, str], Any]
+
+
+class Message:
+    """Base of every bus message and persisted record.
+
+    ``TAG`` is the stable wire name (``"agent.ready"``); ``VERSION`` bumps when fields change
+    incompatibly. Both are set by :func:`message`.
+    """
+
+    __slots__ = ()
+    TAG: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+    # Compiled lazily by the codec: [(field name, validator)], in declaration order.
+    _FIELDS: ClassVar[tuple[tuple[str, Validator], ...] | None] = None
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True)
+def message(tag: str, version: int = 1) -> Callable[[type[T]], type[T]]:
+    """Declare a message class: ``@message("queue.enqueue")`` above a class body of fields."""
+
+    def wrap(cls: type[T]) -> type[T]:
+        if not issubclass(cls, Message):
+            raise TypeError(f"{cls.__qualname__} must subclass bus.message.Message")
+        dc = dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)
+        dc.TAG = tag
+        dc.VERSION = version
+        return dc
+
+    return wrap
+
+
+def field_names(cls: type[Message]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+
+def compiled_fields(cls: type[Message]) -> tuple[tuple[str, Validator], ...]:
+    """Return ``(name, validator)`` pairs for ``cls``, compiling them once."""
+    got = cls.__dict__.get("_COMPILED")
+    if got is not None:
+        return got  # type: ignore[no-any-return]
+    hints = typing.get_type_hints(cls)
+    pairs = tuple(
+        (f.name, _validator_for(hints[f.name], f"{cls.TAG}.{f.name}"))
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    )
+    type.__setattr__(cls, "_COMPILED", pairs)
+    return pairs
+
+
+def _validator_for(hint: Any, where: str) -> Validator:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return lambda v, _p: v
+    if hint is type(None):
+        return _exact(type(None), "nil", where)
+    if hint is bool:
+        return _exact(bool, "bool", where)
+    if hint is int:
+        return _int(where)
+    if hint is float:
+        return _float(where)
+    if hint is str:
+        return _exact(str, "str", where)
+    if hint is bytes:
+        return _bytes(where)
+    if isinstance(hint, type) and issubclass(hint, Message):
+        return _record(hint, where)
+    if origin is typing.Literal:
+        allowed = frozenset(args)
+
+        def check_literal(v: Any, path: str) -> Any:
+            if v not in allowed:
+                raise FieldError(path, f"one of {sorted(map(str, allowed))}", v)
+            return v
+
+        return check_literal
+    if origin in (typing.Union, types.UnionType):
+        nullable = type(None) in args
+        others = [a for a in args if a is not type(None)]
+        subs = [_validator_for(a, where) for a in others]
+        if len(subs) == 1:
+            only = subs[0]
+
+            def check_optional(v: Any, path: str) -> Any:
+                if v is None and nullable:
+                    return None
+                return only(v, path)  # keep the inner error: it names the exact place
+
+            return check_optional
+
+        def check_union(v: Any, path: str) -> Any:
+            if v is None and nullable:
+                return None
+            for sub in subs:
+                try:
+                    return sub(v, path)
+                except FieldError:
+                    continue
+            raise FieldError(path, " | ".join(_name(a) for a in args), v)
+
+        return check_union
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _validator_for(args[0], where)
+
+            def check_tuple(v: Any, path: str) -> Any:
+                if not isinstance(v, tuple | list):
+                    raise FieldError(path, f"array of {_name(args[0])}", v)
+                return tuple(item(x, f"{path}[{i}]") for i, x in enumerate(v))
+
+            return check_tuple
+        items = [_validator_for(a, where) for a in args]
+
+        def check_fixed(v: Any, path: str) -> Any:
+            if not isinstance(v, tuple | list) or len(v) != len(items):
+                raise FieldError(path, f"array of {len(items)} items", v)
+            return tuple(
+                f(x, f"{path}[{i}]") for i, (f, x) in enumerate(zip(items, v, strict=True))
+            )
+
+        return check_fixed
+    if origin is dict:
+        key = _validator_for(args[0], where)
+        val = _validator_for(args[1], where)
+
+        def check_dict(v: Any, path: str) -> Any:
+            if not isinstance(v, dict):
+                raise FieldError(path, "map", v)
+            return {key(k, path): val(x, f"{path}[{k!r}]") for k, x in v.items()}
+
+        return check_dict
+    raise TypeError(f"{where}: unsupported field type {hint!r} for a bus message")
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
+
+
+def _exact(kind: type, label: str, where: str) -> Validator:
+    def check(v: Any, path: str) -> Any:
+        if type(v) is not kind:
+            raise FieldError(path, label, v)
+        return v
+
+    return check
+
+
+def _int(where: str) -> Validator:
+    def check(v: Any, path: str) -> Any:
+        if type(v) is not int:
+            raise FieldError(path, "int", v)
+        return v
+
+    return check
+
+
+def _float(where: str) -> Validator:
+    def check(v: Any, path: str) -> Any:
+        if type(v) is float:
+            return v
+        if type(v) is int:
+            return float(v)
+        raise FieldError(path, "float", v)
+
+    return check
+
+
+def _bytes(where: str) -> Validator:
+    def check(v: Any, path: str) -> Any:
+        if type(v) is bytes:
+            return v
+        if type(v) in (bytearray, memoryview):
+            return bytes(v)
+        raise FieldError(path, "bytes", v)
+
+    return check
+
+
+def _record(cls: type[Message], where: str) -> Validator:
+    def check(v: Any, path: str) -> Any:
+        if isinstance(v, cls):
+            return v
+        if not isinstance(v, tuple | list):
+            raise FieldError(path, f"record {cls.TAG}", v)
+        return build(cls, v, path)
+
+    return check
+
+
+def build(cls: type[T], values: Any, path: str = "") -> T:
+    """Construct ``cls`` from a positional wire array, validating every field."""
+    pairs = compiled_fields(cls)
+    where = path or cls.TAG
+    if not isinstance(values, tuple | list) or len(values) != len(pairs):
+        raise FieldError(where, f"array of {len(pairs)} fields", values)
+    kwargs = {
+        name: check(v, f"{where}.{name}") for (name, check), v in zip(pairs, values, strict=True)
+    }
+    return cls(**kwargs)
+
+
+def to_wire(msg: Message) -> list[Any]:
+    """Positional array of ``msg``'s fields, with nested records flattened the same way."""
+    out: list[Any] = []
+    for name, _check in compiled_fields(type(msg)):
+        out.append(_plain(getattr(msg, name)))
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Message):
+        return to_wire(v)
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Literal
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bus.codec import Catalogue, Codec
+from bus.errors import DecodeError, FieldError, UnknownMessage, VersionMismatch
+from bus.message import Message, message
+
+
+@message("test.inner")
+class Inner(Message):
+    name: str
+    weight: float = 1.0
+
+
+@message("test.sample", version=2)
+class Sample(Message):
+    n: int
+    text: str
+    blob: bytes = b""
+    flag: bool = False
+    tags: tuple[str, ...] = ()
+    skills: dict[str, int] | None = None
+    inner: Inner | None = None
+    mode: Literal["listen", "whisper", "barge"] = "listen"
+
+
+CODEC = Codec(Catalogue([Inner, Sample]))
+
+
+def test_round_trip_keeps_every_field() -> None:
+    msg = Sample(
+        n=3,
+        text="é",
+        blob=b"\x00\xff",
+        flag=True,
+        tags=("a", "b"),
+        skills={"fr": 5},
+        inner=Inner(name="x", weight=2.5),
+        mode="barge",
+    )
+    assert CODEC.decode(CODEC.encode(msg)) == msg
+
+
+@given(
+    n=st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    text=st.text(max_size=50),
+    blob=st.binary(max_size=50),
+    tags=st.lists(st.text(max_size=5), max_size=5).map(tuple),
+    skills=st.none() | st.dictionaries(st.text(max_size=5), st.integers(0, 10), max_size=4),
+)
+def test_round_trip_property(
+    n: int, text: str, blob: bytes, tags: tuple[str, ...], skills: dict[str, int] | None
+) -> None:
+    msg = Sample(n=n, text=text, blob=blob, tags=tags, skills=skills)
+    assert CODEC.decode(CODEC.encode(msg)) == msg
+
+
+def test_messages_are_frozen_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        Sample(1, "x")  # type: ignore[misc]
+    msg = Sample(n=1, text="x")
+    with pytest.raises(AttributeError):
+        msg.n = 2  # type: ignore[misc]
+
+
+def test_unknown_tag_is_typed_error() -> None:
+    with pytest.raises(UnknownMessage, match="unknown message tag 'nope'"):
+        CODEC.decode(msgpack.packb(["nope", 1, []]))
+
+
+def test_wrong_version_is_typed_error() -> None:
+    with pytest.raises(VersionMismatch, match="test.sample.*version 1"):
+        CODEC.decode(msgpack.packb(["test.sample", 1, []]))
+
+
+def test_bad_field_names_the_place() -> None:
+    wire = ["test.sample", 2, [1, "x", b"", False, [], {"fr": "high"}, None, "listen"]]
+    with pytest.raises(FieldError, match=r"test.sample.skills\['fr'\]: expected int, got str"):
+        CODEC.decode(msgpack.packb(wire))
+
+
+def test_literal_outside_allowed_values() -> None:
+    wire = ["test.sample", 2, [1, "x", b"", False, [], None, None, "shout"]]
+    with pytest.raises(FieldError, match="test.sample.mode"):
+        CODEC.decode(msgpack.packb(wire))
+
+
+def test_wrong_field_count() -> None:
+    with pytest.raises(FieldError, match="array of 8 fields"):
+        CODEC.decode(msgpack.packb(["test.sample", 2, [1]]))
+
+
+@given(st.binary(max_size=200))
+def test_garbage_only_raises_decode_error(data: bytes) -> None:
+    try:
+        CODEC.decode(data)
+    except DecodeError:
+        pass
+
+
+def test_duplicate_tag_rejected_at_start() -> None:
+    @message("test.inner")
+    class Other(Message):
+        x: int
+
+    with pytest.raises(TypeError, match="tag 'test.inner' used by both"):
+        Catalogue([Inner, Other])
