@@ -7,6 +7,7 @@ Every actor host serves ``probe/<anything>``. Supervision asks it to prove a hos
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from actors.effects import Effect, Reply
 from bus.message import Message, message
@@ -21,6 +22,8 @@ class ProbeState(Message):
 @message("probe.count")
 class ProbeCount(Message):
     """Ask the probe how many messages it has received."""
+
+    CLIENT_ROLES: ClassVar[frozenset[str]] = frozenset({"admin"})
 
 
 @message("probe.counted")

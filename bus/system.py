@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from bus.message import Message, message
 
 
@@ -15,6 +17,9 @@ class ErrorReply(Message):
 
 @message("sys.ping")
 class Ping(Message):
+    CLIENT_ROLES: ClassVar[frozenset[str]] = frozenset(
+        {"operator", "supervisor", "technologist", "quality-manager", "admin"}
+    )
     payload: int = 0
 
 
