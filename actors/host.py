@@ -64,6 +64,11 @@ DeadLetterSink = Callable[[dict[str, Any]], None]
 Item = tuple[Message, str, int, int]  # msg, reply_to, corr, envelope kind
 
 
+def _expire(fut: asyncio.Future[Message]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
 class Cell:
     __slots__ = (
         "address",
@@ -153,14 +158,19 @@ class Host:
     async def ask(self, to: str, msg: Message, timeout: float = 2.0) -> Message:
         self._corr += 1
         corr = self._corr
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Message] = loop.create_future()
         self._pending[corr] = fut
+        # A timer handle rather than asyncio.wait_for: wait_for wraps the future in a task,
+        # which costs more than the whole local round trip.
+        expiry = loop.call_later(timeout, _expire, fut)
         try:
             self.deliver(Envelope(ASK, to, msg, self.address, corr))
-            reply = await asyncio.wait_for(fut, timeout)
+            reply = await fut
         except TimeoutError:
             raise AskTimeout(f"no answer from {to} to {msg.TAG} within {timeout} s") from None
         finally:
+            expiry.cancel()
             self._pending.pop(corr, None)
         if isinstance(reply, ErrorReply):
             raise RemoteError(reply.code, reply.text)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -23,8 +23,9 @@ ERROR = 3
 KINDS = (TELL, ASK, REPLY, ERROR)
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
+    """A named tuple rather than a dataclass: one is made per message, and tuples are cheap."""
+
     kind: int
     to: str
     msg: Message

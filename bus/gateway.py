@@ -21,7 +21,7 @@ import msgpack
 import zmq
 
 from actors.host import Host
-from bus.auth import AuthError, Authenticator, Forbidden, Session, authorize
+from bus.auth import Authenticator, AuthError, Forbidden, Session, authorize
 from bus.codec import Codec
 from bus.errors import BusError, DecodeError
 from bus.message import Message

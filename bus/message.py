@@ -214,22 +214,67 @@ def _record(cls: type[Message], where: str) -> Validator:
 
 def build(cls: type[T], values: Any, path: str = "") -> T:
     """Construct ``cls`` from a positional wire array, validating every field."""
+    builder = cls.__dict__.get("_BUILDER") or _compile_builder(cls)
+    return builder(values, path or cls.TAG)  # type: ignore[no-any-return]
+
+
+_FAST_TYPES: dict[Any, str] = {int: "int", str: "str", bool: "bool", bytes: "bytes", float: "float"}
+
+
+def _compile_builder(cls: type[Message]) -> Callable[[Any, str], Any]:
+    """Generate a decoder for ``cls``: inline exact-type checks for scalar fields (the hot
+    case), the general validator otherwise; slots are filled directly, skipping the frozen
+    dataclass ``__init__`` (which costs a ``object.__setattr__`` call per field)."""
     pairs = compiled_fields(cls)
-    where = path or cls.TAG
-    if not isinstance(values, tuple | list) or len(values) != len(pairs):
-        raise FieldError(where, f"array of {len(pairs)} fields", values)
-    kwargs = {
-        name: check(v, f"{where}.{name}") for (name, check), v in zip(pairs, values, strict=True)
-    }
-    return cls(**kwargs)
+    hints = typing.get_type_hints(cls)
+    n = len(pairs)
+    ns: dict[str, Any] = {"FieldError": FieldError, "new": object.__new__, "cls": cls}
+    lines = [
+        "def builder(values, where):",
+        f"    if values.__class__ is not tuple and values.__class__ is not list or len(values) != {n}:",
+        f"        raise FieldError(where, 'array of {n} fields', values)",
+        "    obj = new(cls)",
+    ]
+    for i, (name, check) in enumerate(pairs):
+        ns[f"check{i}"] = check
+        ns[f"set{i}"] = cls.__dict__[name].__set__
+        fast = hints[name] if hints[name] in _FAST_TYPES else None
+        lines.append(f"    v = values[{i}]")
+        if fast is float:
+            lines.append(f"    if v.__class__ is not float: v = check{i}(v, where + '.{name}')")
+        elif fast is not None:
+            ns[f"t{i}"] = fast
+            lines.append(f"    if v.__class__ is not t{i}: v = check{i}(v, where + '.{name}')")
+        else:
+            lines.append(f"    v = check{i}(v, where + '.{name}')")
+        lines.append(f"    set{i}(obj, v)")
+    lines.append("    return obj")
+    exec("\n".join(lines), ns)  # noqa: S102 - generated from our own type hints only
+    builder: Callable[[Any, str], Any] = ns["builder"]
+    type.__setattr__(cls, "_BUILDER", builder)
+    return builder
 
 
 def to_wire(msg: Message) -> list[Any]:
     """Positional array of ``msg``'s fields, with nested records flattened the same way."""
-    out: list[Any] = []
-    for name, _check in compiled_fields(type(msg)):
-        out.append(_plain(getattr(msg, name)))
-    return out
+    cls = type(msg)
+    encoder = cls.__dict__.get("_ENCODER") or _compile_encoder(cls)
+    return encoder(msg)  # type: ignore[no-any-return]
+
+
+def _compile_encoder(cls: type[Message]) -> Callable[[Any], list[Any]]:
+    hints = typing.get_type_hints(cls)
+    parts = []
+    for name, _check in compiled_fields(cls):
+        if hints[name] in _FAST_TYPES:
+            parts.append(f"m.{name}")
+        else:
+            parts.append(f"plain(m.{name})")
+    ns: dict[str, Any] = {"plain": _plain}
+    exec(f"def encoder(m):\n    return [{', '.join(parts)}]", ns)  # noqa: S102
+    encoder: Callable[[Any], list[Any]] = ns["encoder"]
+    type.__setattr__(cls, "_ENCODER", encoder)
+    return encoder
 
 
 def _plain(v: Any) -> Any:

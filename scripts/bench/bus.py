@@ -15,6 +15,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,8 +75,12 @@ async def in_process(n: int, actors: int = 1000) -> float:
     return n / elapsed
 
 
-async def cross_process(n: int, asks: int) -> tuple[float, float, float]:
-    e1, e2 = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+async def cross_process(n: int, asks: int, transport: str) -> tuple[float, float, float]:
+    if transport == "ipc":
+        run = Path(tempfile.mkdtemp(prefix="contactor-bench-"))
+        e1, e2 = f"ipc://{run}/h1.sock", f"ipc://{run}/h2.sock"
+    else:
+        e1, e2 = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -134,13 +139,17 @@ async def cross_process(n: int, asks: int) -> tuple[float, float, float]:
 async def run(messages: int, asks: int) -> dict[str, float]:
     base = await baseline_queue(messages)
     inproc = await in_process(messages)
-    cross, p50, p99 = await cross_process(messages, asks)
+    cross, p50, p99 = await cross_process(messages, asks, "ipc")
+    tcross, tp50, tp99 = await cross_process(messages, asks, "tcp")
     return {
         "baseline_asyncio_queue_msgs_per_s": round(base),
         "in_process_msgs_per_s": round(inproc),
         "cross_process_msgs_per_s": round(cross),
         "ask_p50_us": round(p50, 1),
         "ask_p99_us": round(p99, 1),
+        "tcp_cross_process_msgs_per_s": round(tcross),
+        "tcp_ask_p50_us": round(tp50, 1),
+        "tcp_ask_p99_us": round(tp99, 1),
     }
 
 
