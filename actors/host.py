@@ -39,7 +39,7 @@ from actors.timers import TimerWheel
 from bus.envelope import ASK, ERROR, REPLY, TELL, Envelope
 from bus.errors import AskTimeout, NoRoute, RemoteError
 from bus.message import Message
-from bus.system import ErrorReply
+from bus.system import ErrorReply, Pong
 
 
 class Outbound(Protocol):
@@ -180,6 +180,11 @@ class Host:
         """Route one envelope: to a local mailbox, a pending ask, or another host."""
         to = env.to
         if to == self.address:
+            if env.kind == ASK:
+                # The host's own inbox answers pings: proof that this process serves.
+                pong = Pong(payload=getattr(env.msg, "payload", 0), host=self.host_id)
+                self.deliver(Envelope(REPLY, env.reply_to, pong, "", env.corr))
+                return
             fut = self._pending.get(env.corr)
             if fut is not None and not fut.done():
                 fut.set_result(env.msg)

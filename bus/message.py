@@ -285,3 +285,20 @@ def _plain(v: Any) -> Any:
     if isinstance(v, dict):
         return {k: _plain(x) for k, x in v.items()}
     return v
+
+
+def as_dict(msg: Message) -> dict[str, Any]:
+    """A JSON-ready view of ``msg`` for the journal and for people (bytes as hex)."""
+    return {name: _jsonable(getattr(msg, name)) for name, _check in compiled_fields(type(msg))}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Message):
+        return as_dict(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return v

@@ -118,3 +118,8 @@ async def test_ask_to_unserved_kind_fails_fast(
     node, _, _ = pair
     with pytest.raises(RemoteError, match="bus.no_route"):
         await node.host.ask("queue/sales", Ping(), timeout=5)
+
+
+async def test_host_inbox_answers_ping(pair: tuple[Node, list[dict[str, Any]], str]) -> None:
+    node, _, _ = pair
+    assert await node.host.ask("host/h2", Ping(payload=3), timeout=5) == Pong(payload=3, host="h2")

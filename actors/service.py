@@ -1,0 +1,66 @@
+"""The ``actors-N`` service: a process hosting entity actors of the kinds its spec lists.
+
+Tree args: ``kinds`` (e.g. ``["agent", "queue", "matcher"]``). Everything else - the bus
+topology, the placement of every kind, the store - comes from the composition root
+(``supervision.composition``), so all processes agree on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import zmq
+
+from actors.node import Node
+from actors.persistence import StoreJournal, StoreSnapshots
+from bus.catalogue import default_codec
+from bus.system import HostInfo, RegisterHost
+from supervision.composition import Center
+from supervision.service import ServiceContext
+
+SNAPSHOT_EVERY_S = 0.05
+STATS_EVERY_S = 0.5
+
+
+async def main(ctx: ServiceContext) -> None:
+    center = Center.load(ctx.config_path, ctx.data_dir)
+    plan = center.process(ctx.name)
+    codec = default_codec()
+    loop = asyncio.get_running_loop()
+    zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    async with center.open_store() as store:
+        node = Node(
+            host_id=plan.id, codec=codec, bind=center.endpoint(plan.id),
+            peers=center.endpoints(), placement=center.placement(),
+            behaviours=center.behaviours(plan.kinds, plan.id), clock=loop.time, ctx=zctx,
+            journal=StoreJournal(store.writer),
+            snapshots=StoreSnapshots(store.writer, store.reader, codec),
+            publish_to=center.topology.xsub,
+            dead_letters=center.dead_letter_log(plan.id, ctx.log),
+        )
+        node.start()
+        node.host.tell("directory/core", RegisterHost(host=HostInfo(
+            host_id=plan.id, endpoint=node.endpoint, kinds=tuple(plan.kinds), pid=os.getpid())))
+        ctx.ready()
+        ctx.log.info("actors.ready", kinds=list(plan.kinds), endpoint=node.endpoint)
+        last_t, last_n = loop.time(), 0
+        next_stats = 0.0
+        try:
+            while not ctx.stopping.is_set():
+                node.host.flush_snapshots()
+                now = loop.time()
+                if now >= next_stats:
+                    processed = node.host.processed
+                    rate = (processed - last_n) / max(now - last_t, 1e-6)
+                    last_t, last_n, next_stats = now, processed, now + STATS_EVERY_S
+                    ctx.stats.update(node.host.stats(), msgs_per_s=round(rate, 1))
+                try:
+                    await asyncio.wait_for(ctx.stopping.wait(), SNAPSHOT_EVERY_S)
+                except TimeoutError:
+                    pass
+            node.host.flush_snapshots()
+            await store.writer.flush()
+        finally:
+            node.close()
+            zctx.destroy(linger=0)

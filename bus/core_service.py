@@ -1,0 +1,82 @@
+"""The ``core`` service: directory actor, pub/sub proxy, client gateway (the seed's Core).
+
+The gateway's users and the bus topology come from the config (``supervision.composition``), and the signing secret from ``<data>/run/secret`` (made on first start, 0600), so a
+restarted core accepts the tokens it issued before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import zmq
+
+from actors.node import Node
+from bus.auth import Authenticator
+from bus.catalogue import default_codec
+from bus.gateway import Gateway
+from bus.pubsub import run_proxy
+from bus.system import HostInfo, RegisterHost
+from supervision.composition import Center
+from supervision.service import ServiceContext
+
+
+def gateway_secret(data_dir: Path) -> bytes:
+    path = data_dir / "run" / "secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        secret = os.urandom(32)
+        f.write(secret)
+    return secret
+
+
+async def main(ctx: ServiceContext) -> None:
+    center = Center.load(ctx.config_path, ctx.data_dir)
+    topo = center.topology
+    topo.prepare()
+    codec = default_codec()
+    zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    proxy = threading.Thread(target=run_proxy, args=(zctx, topo.xsub, topo.xpub),
+                             name="pubsub-proxy", daemon=True)
+    proxy.start()
+    loop = asyncio.get_running_loop()
+    plan = center.process(ctx.name)
+    node = Node(
+        host_id=plan.id, codec=codec, bind=center.endpoint(plan.id), peers=center.endpoints(),
+        placement=center.placement(), behaviours=center.behaviours(plan.kinds, plan.id),
+        clock=loop.time, ctx=zctx, publish_to=topo.xsub,
+        dead_letters=center.dead_letter_log(plan.id, ctx.log),
+    )
+    node.start()
+    users = center.users()
+    gateway = Gateway(
+        ctx=zctx, codec=codec, auth=Authenticator(users, gateway_secret(ctx.data_dir)),
+        host=node.host, router_bind=topo.gateway_router, pub_bind=topo.gateway_pub,
+        broadcasts_from=topo.xpub, clock=time.time,
+    )
+    gateway.start(loop)
+    node.host.tell("directory/core", RegisterHost(host=HostInfo(
+        host_id=plan.id, endpoint=node.endpoint, kinds=plan.kinds,
+        services=("gateway",), pid=os.getpid())))
+    ctx.stats.update(gateway=topo.gateway_router, gateway_pub=topo.gateway_pub)
+    ctx.ready()
+    ctx.log.info("core.ready", gateway=topo.gateway_router, bus=topo.transport)
+    try:
+        while not ctx.stopping.is_set():
+            ctx.stats.update(node.host.stats(), gateway_requests=gateway.requests,
+                             gateway_refused=gateway.refused)
+            try:
+                await asyncio.wait_for(ctx.stopping.wait(), 0.5)
+            except TimeoutError:
+                pass
+    finally:
+        gateway.close()
+        node.close()
+        zctx.term()  # ends the proxy thread (ContextTerminated)
