@@ -51,9 +51,9 @@ class JournalSink(Protocol):
 
 
 class SnapshotStore(Protocol):
-    async def load(self, address: str) -> tuple[Message, int] | None: ...
+    async def load(self, address: str) -> tuple[Message | None, int] | None: ...
     def save(self, address: str, state: Message, actor_seq: int) -> None: ...
-    def delete(self, address: str) -> None: ...
+    def delete(self, address: str, actor_seq: int) -> None: ...
 
 
 class Publisher(Protocol):
@@ -248,10 +248,8 @@ class Host:
                 {"reason": "snapshot.load_failed", "to": cell.address, "text": repr(exc)}
             )
             found = None
-        if found is None:
-            cell.state = cell.behaviour.initial(cell.address)
-        else:
-            cell.state, cell.seq = found
+        state, cell.seq = found if found is not None else (None, 0)
+        cell.state = state if state is not None else cell.behaviour.initial(cell.address)
         cell.loading = False
         if cell.mailbox and not cell.queued:
             cell.queued = True
@@ -363,7 +361,7 @@ class Host:
         self.cells.pop(cell.address, None)
         self.timers.cancel_all(cell.address)
         if self.snapshots is not None:
-            self.snapshots.delete(cell.address)
+            self.snapshots.delete(cell.address, cell.seq)
         cell.dirty = False
 
     def _crashed(self, cell: Cell, item: Item, exc: Exception, now: float) -> None:

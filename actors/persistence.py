@@ -40,29 +40,39 @@ class StoreSnapshots:
         self.wall_clock = wall_clock
         self._tasks: set[asyncio.Future[Any]] = set()
 
-    async def load(self, address: str) -> tuple[Message, int] | None:
+    async def load(self, address: str) -> tuple[Message | None, int] | None:
+        """The last state (``None`` if the actor had stopped) and the actor's journal sequence.
+
+        The sequence is the larger of the snapshot's and the journal's, so an actor whose
+        snapshot lagged its last events never reuses a sequence number (which the journal
+        would silently treat as a re-send)."""
         loop = asyncio.get_running_loop()
-        snap = await loop.run_in_executor(None, self.reader.load_snapshot, address)
-        if snap is None:
+        snap, last = await loop.run_in_executor(None, self._read, address)
+        if snap is None and last is None:
             return None
+        seq = max(snap.actor_seq if snap is not None else 0, last or 0)
+        if snap is None or not snap.state:
+            return None, seq
         try:
-            return self.codec.decode(snap.state), snap.actor_seq
+            return self.codec.decode(snap.state), seq
         except DecodeError as exc:
-            # A snapshot from an incompatible build: say so and start the actor fresh.
+            # A snapshot from an incompatible build: say so; the host starts the actor fresh.
             raise DecodeError(f"snapshot of {address} cannot be read: {exc}") from exc
 
+    def _read(self, address: str) -> tuple[Any, int | None]:
+        return self.reader.load_snapshot(address), self.reader.last_actor_seq(address)
+
     def save(self, address: str, state: Message, actor_seq: int) -> None:
+        self._save(address, actor_seq, self.codec.encode(state))
+
+    def delete(self, address: str, actor_seq: int) -> None:
+        # An empty state marks "stopped": the next activation starts from initial(), but
+        # keeps counting the actor's journal sequence from here.
+        self._save(address, actor_seq, b"")
+
+    def _save(self, address: str, actor_seq: int, state: bytes) -> None:
         fut = asyncio.ensure_future(
-            self.writer.save_snapshot(address, actor_seq, self.codec.encode(state), self.wall_clock())
+            self.writer.save_snapshot(address, actor_seq, state, self.wall_clock())
         )
-        self._tasks.add(fut)
-        fut.add_done_callback(self._tasks.discard)
-
-    def delete(self, address: str) -> None:
-        # An empty state marks "stopped": the next activation starts from initial().
-        self.save_raw(address)
-
-    def save_raw(self, address: str) -> None:
-        fut = asyncio.ensure_future(self.writer.save_snapshot(address, 2**62, b"", self.wall_clock()))
         self._tasks.add(fut)
         fut.add_done_callback(self._tasks.discard)

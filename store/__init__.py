@@ -1,1 +1,2 @@
-"""store"""
+"""PostgreSQL storage: ``embedded`` (a private server), ``db`` (pools), ``migrations``,
+``journal`` (records, reader, snapshots) and ``journal_writer`` (batched, acked appends)."""

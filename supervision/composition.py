@@ -61,7 +61,7 @@ class Center:
         self.data_dir = data_dir
         bus = config.bus
         self.topology = Topology.build(
-            data_dir=data_dir, transport=getattr(bus, "transport", "ipc"), address=bus.host,
+            data_dir=data_dir, transport=bus.transport, address=bus.host,
             base_port=bus.base_port, gateway_port=bus.gateway_port,
         )
         self.plans = self._plan()

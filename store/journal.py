@@ -1,0 +1,208 @@
+"""The append-only event journal and actor snapshots: records and the synchronous reader.
+
+Events are written through :class:`store.journal_writer.JournalWriter` (asyncio,
+batched, acknowledged after COMMIT); this module holds the shared records, the SQL and
+the reader used by CDR builders, reports and crash recovery.
+
+Ordering guarantee: every batch takes a transaction-level advisory lock before it
+draws ``seq`` values and keeps it until COMMIT, so journal rows become visible in
+``seq`` order even with several writer processes.  A tailing reader that remembers the
+last ``seq`` it saw therefore never skips a row that commits later with a lower seq.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+# Arbitrary constant shared by every writer ("journal" in ASCII hex).
+JOURNAL_LOCK_KEY = 0x6A6F75726E616C
+
+# jsonb cannot store U+0000; json.dumps writes it as \u0000 (an escaped backslash
+# before "u0000" is an ordinary character and must not match).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class JournalError(RuntimeError):
+    """Base class of journal failures."""
+
+
+class JournalWriteError(JournalError):
+    """The database rejected an event or snapshot (it was not written)."""
+
+
+class JournalClosedError(JournalError):
+    """The writer is closed (or closing) and accepts nothing more."""
+
+
+class JournalFullError(JournalError):
+    """``append_nowait`` found the writer's queue full."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalEvent:
+    """A state change of one actor; ``(actor, actor_seq)`` identifies it for idempotence."""
+
+    actor: str  # actor address, e.g. "call/abc"
+    actor_seq: int  # per-actor, strictly increasing, >= 0
+    kind: str  # event type, e.g. "call.answered"
+    ts: float  # wall-clock time of the change, seconds since the epoch
+    payload: Mapping[str, Any] = field(default_factory=dict)  # JSON object
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalRecord:
+    """A committed journal row."""
+
+    seq: int  # global position, increasing in commit order (gaps are possible)
+    ts: float
+    actor: str
+    actor_seq: int
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """The last persisted state of an actor, as of its event ``actor_seq``."""
+
+    actor: str
+    actor_seq: int
+    state: bytes
+    ts: float
+
+
+def encode_payload(event: JournalEvent) -> str:
+    """The event's payload as jsonb text; raises ``TypeError``/``ValueError`` if unstorable."""
+    if not isinstance(event.payload, Mapping):
+        raise TypeError(f"journal payload of {event.actor}#{event.actor_seq} must be a "
+                        f"mapping, got {type(event.payload).__name__}")
+    text = json.dumps(event.payload, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"))
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise ValueError(f"journal payload of {event.actor}#{event.actor_seq} contains "
+                         "U+0000, which jsonb cannot store")
+    _check_utf8(text, f"journal payload of {event.actor}#{event.actor_seq}")
+    return text
+
+
+def _check_utf8(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates
+        raise ValueError(f"{what} is not valid Unicode: {exc.reason} at {exc.start}") from None
+
+
+def validate_event(event: JournalEvent) -> None:
+    """Reject at append time what the database would reject later in a whole batch."""
+    if not event.actor or "\x00" in event.actor:
+        raise ValueError(f"journal event has an empty or NUL-bearing actor {event.actor!r}")
+    if not event.kind or "\x00" in event.kind:
+        raise ValueError(f"journal event {event.actor}#{event.actor_seq} has an empty or "
+                         f"NUL-bearing kind {event.kind!r}")
+    _check_utf8(event.actor, "journal actor address")
+    _check_utf8(event.kind, f"kind of journal event {event.actor}#{event.actor_seq}")
+    if event.actor_seq < 0:
+        raise ValueError(f"journal event of {event.actor} has negative actor_seq "
+                         f"{event.actor_seq}")
+
+
+# -- SQL shared with the writer ---------------------------------------------------------
+
+CREATE_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS journal_stage ("
+    " ord integer, ts float8, actor text, actor_seq bigint, kind text, payload jsonb)"
+    " ON COMMIT DELETE ROWS"
+)
+COPY_STAGE = "COPY journal_stage (ord, ts, actor, actor_seq, kind, payload) FROM STDIN"
+LOCK_JOURNAL = "SELECT pg_advisory_xact_lock(%s)"
+INSERT_FROM_STAGE = (
+    "INSERT INTO journal (ts, actor, actor_seq, kind, payload)"
+    " SELECT to_timestamp(ts), actor, actor_seq, kind, payload FROM journal_stage ORDER BY ord"
+    " ON CONFLICT (actor, actor_seq) DO NOTHING"
+    " RETURNING actor, actor_seq"
+)
+INSERT_ONE = (
+    "INSERT INTO journal (ts, actor, actor_seq, kind, payload)"
+    " VALUES (to_timestamp(%s), %s, %s, %s, %s::jsonb)"
+    " ON CONFLICT (actor, actor_seq) DO NOTHING"
+    " RETURNING seq"
+)
+# An older snapshot never overwrites a newer one (re-sends, out-of-order retries); one at the
+# same actor_seq does: state may change without a journaled event (timers, counters).
+UPSERT_SNAPSHOT = (
+    "INSERT INTO snapshot AS s (actor, actor_seq, ts, state)"
+    " VALUES (%s, %s, to_timestamp(%s), %s)"
+    " ON CONFLICT (actor) DO UPDATE SET actor_seq = EXCLUDED.actor_seq,"
+    " ts = EXCLUDED.ts, state = EXCLUDED.state"
+    " WHERE s.actor_seq <= EXCLUDED.actor_seq"
+    " RETURNING actor"
+)
+_SELECT = (
+    "SELECT seq, extract(epoch FROM ts)::float8, actor, actor_seq, kind, payload FROM journal"
+)
+
+
+def _record(row: tuple[Any, ...]) -> JournalRecord:
+    seq, ts, actor, actor_seq, kind, payload = row
+    return JournalRecord(seq=seq, ts=ts, actor=actor, actor_seq=actor_seq, kind=kind,
+                         payload=payload)
+
+
+class JournalReader:
+    """Synchronous queries over the journal and snapshots, through a connection pool."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def read(self, after_seq: int = 0, limit: int = 1000) -> list[JournalRecord]:
+        """Up to ``limit`` records with ``seq > after_seq``, in seq order (for tailing)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(_SELECT + " WHERE seq > %s ORDER BY seq LIMIT %s",
+                                (after_seq, limit)).fetchall()
+        return [_record(row) for row in rows]
+
+    def read_actor(
+        self, actor: str, after_actor_seq: int = -1, limit: int | None = None
+    ) -> list[JournalRecord]:
+        """The actor's records with ``actor_seq > after_actor_seq``, in actor_seq order."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                _SELECT + " WHERE actor = %s AND actor_seq > %s ORDER BY actor_seq LIMIT %s",
+                (actor, after_actor_seq, limit),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def last_actor_seq(self, actor: str) -> int | None:
+        """Highest journalled ``actor_seq`` of the actor (resume numbering after it)."""
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT max(actor_seq) FROM journal WHERE actor = %s",
+                               (actor,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def load_snapshot(self, actor: str) -> Snapshot | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT actor, actor_seq, state, extract(epoch FROM ts)::float8"
+                " FROM snapshot WHERE actor = %s", (actor,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Snapshot(actor=row[0], actor_seq=row[1], state=bytes(row[2]), ts=row[3])
+
+    def save_snapshot(self, actor: str, actor_seq: int, state: bytes, ts: float) -> bool:
+        """Store the snapshot unless a newer one exists; ``True`` if it was stored."""
+        with self._pool.connection() as conn:
+            row = conn.execute(UPSERT_SNAPSHOT, (actor, actor_seq, ts, state)).fetchone()
+        return row is not None
+
+    def recovery(self, actor: str) -> tuple[Snapshot | None, list[JournalRecord]]:
+        """What an actor needs to rebuild its state: its snapshot and the events after it."""
+        snapshot = self.load_snapshot(actor)
+        after = snapshot.actor_seq if snapshot is not None else -1
+        return snapshot, self.read_actor(actor, after_actor_seq=after)
