@@ -18,6 +18,7 @@ from itertools import islice
 from actors.matcher.index import (
     ANY,
     AgentKey,
+    AgentOrder,
     Bucket,
     ReadyIndex,
     render_requirements,
@@ -102,14 +103,15 @@ def choose_agents(
     if plan is None:
         return None
     buckets, accept, n = plan
-    among = f"among {_count(ready, buckets, accept, n)} ready with {render_requirements(call.skills)}"
+    wanted = render_requirements(call.skills)
+    among = f"among {_count(ready, buckets, accept, n)} ready with {wanted}"
     members = ready.members
     strategy = call.strategy
 
     if strategy == "ring-all":
         chosen: list[str] = []
-        for key in ready.candidates("idle", buckets):
-            login = str(key[-1])
+        for k in ready.candidates("idle", buckets):
+            login = str(k[-1])
             if accept is None or accept(login):
                 chosen.append(login)
                 if len(chosen) >= call.ring_all_max:
@@ -139,7 +141,11 @@ def choose_agents(
                 )
         return None
 
-    order = "calls" if strategy == "fewest-calls" else "talk" if strategy == "least-talk-time" else "idle"
+    order: AgentOrder = "idle"
+    if strategy == "fewest-calls":
+        order = "calls"
+    elif strategy == "least-talk-time":
+        order = "talk"
     key = _first(ready.candidates(order, buckets), accept)
     if key is None:
         return None
