@@ -130,6 +130,9 @@ class Host:
         self.period_s = period_s
         self.batch = batch
         self.cells: dict[str, Cell] = {}
+        #: I/O adapters addressed like actors (``sip/telephony``, ``media/1``): effects reach
+        #: sockets, files and workers as messages, so behaviours stay pure (Erlang's ports).
+        self.ports: dict[str, Callable[[Envelope], None]] = {}
         self.timers = TimerWheel()
         self.processed = 0
         self.crashes = 0
@@ -176,6 +179,20 @@ class Host:
             raise RemoteError(reply.code, reply.text)
         return reply
 
+    def add_port(self, address: str, handler: Callable[[Envelope], None]) -> None:
+        """Serve ``address`` - or every address of a kind, given just ``kind`` - with
+        ``handler`` (called with each envelope, on the loop).
+
+        The address's kind must be placed on this host; a handler answers asks by calling
+        :meth:`deliver` with a REPLY/ERROR envelope to ``env.reply_to``."""
+        self.ports[address] = handler
+
+    def reply(self, env: Envelope, msg: Message) -> None:
+        """Answer ``env`` (an ask) with ``msg``; ignored for a tell. For ports."""
+        if env.reply_to and env.kind == ASK:
+            kind = ERROR if isinstance(msg, ErrorReply) else REPLY
+            self.deliver(Envelope(kind, env.reply_to, msg, "", env.corr))
+
     def deliver(self, env: Envelope) -> None:
         """Route one envelope: to a local mailbox, a pending ask, or another host."""
         to = env.to
@@ -201,6 +218,10 @@ class Host:
                     self._undeliverable(env, "bus.no_route", f"no transport to host {owner}")
                 else:
                     self.outbound.send(owner, env)
+                return
+            port = self.ports.get(to) or self.ports.get(to.partition("/")[0])
+            if port is not None:
+                port(env)
                 return
             cell = self._activate(to)
             if cell is None:

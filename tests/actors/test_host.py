@@ -224,3 +224,18 @@ async def test_stop_drops_actor() -> None:
     await asyncio.sleep(0)
     assert "counter/a" not in host.cells
     assert await host.ask("counter/a", Get()) == Value(total=0)
+
+
+async def test_port_receives_effects_and_answers_asks() -> None:
+    host, _, _ = make_host()
+    host.placement = Placement({"counter": ("h1",), "io": ("h1",)})
+    seen: list[Message] = []
+
+    def port(env: Any) -> None:
+        seen.append(env.msg)
+        host.reply(env, Value(total=len(seen)))
+
+    host.add_port("io/disk", port)
+    host.tell("io/disk", Add(n=1))
+    assert await host.ask("io/disk", Get()) == Value(total=2)
+    assert seen == [Add(n=1), Get()]
