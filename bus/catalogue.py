@@ -12,8 +12,12 @@ from bus.codec import Catalogue, Codec
 from bus.message import Message
 from bus.system import SYSTEM_MESSAGES
 
-# (module, tuple name) of each room's messages; optional rooms are skipped while absent.
-ROOMS: tuple[tuple[str, str], ...] = (("actors.probe", "PROBE_MESSAGES"),)
+# (module, tuple name) of each room's messages.
+ROOMS: tuple[tuple[str, str], ...] = (
+    ("actors.probe", "PROBE_MESSAGES"),
+    ("bus.directory", "DIRECTORY_MESSAGES"),
+    ("media.messages", "MEDIA_MESSAGES"),
+)
 
 
 def all_messages() -> list[type[Message]]:
