@@ -153,7 +153,20 @@ class MediaAlarm(Message):
 
 
 MEDIA_MESSAGES: tuple[type[Message], ...] = (
-    OpenEndpoint, EndpointOpened, SetRemote, Bridge, Unbridge, Play, StopPlay, Record,
-    PauseRecording, Join, CloseEndpoint, MediaOk, DtmfDetected, PlayDone, RecordingSaved,
+    OpenEndpoint,
+    EndpointOpened,
+    SetRemote,
+    Bridge,
+    Unbridge,
+    Play,
+    StopPlay,
+    Record,
+    PauseRecording,
+    Join,
+    CloseEndpoint,
+    MediaOk,
+    DtmfDetected,
+    PlayDone,
+    RecordingSaved,
     MediaAlarm,
 )
