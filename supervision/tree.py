@@ -1,0 +1,50 @@
+"""The supervision tree of a real center: one table, derived from the composition root.
+
+The processes themselves (ids, entry points, arguments, restart types) are listed once, in
+``supervision.composition.Center._plan``; add a service there (its ``start`` module must
+exist) and it appears here.  This module only adds how they are supervised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from supervision.spec import ChildSpec, SpecError, Strategy, SupervisorSpec
+
+#: ``core`` (bus directory, pub/sub proxy, gateway) comes first and every later process
+#: registers with it when it starts: if core restarts, the processes after it restart too.
+STRATEGY: Strategy = "rest_for_one"
+
+
+def default_tree(config: Any, data_dir: Path) -> SupervisorSpec:
+    """The tree ``contactor up`` runs for ``config`` (a ``conf.schema.Config``)."""
+    from supervision.composition import Center
+
+    center = Center(config, Path(data_dir))
+    children = tuple(
+        ChildSpec(id=plan.id, start=plan.start, args=dict(plan.args),
+                  restart=plan.restart,  # type: ignore[arg-type]  # validated by ChildSpec
+                  shutdown_s=plan.shutdown_s)
+        for plan in center.plans
+    )
+    missing = [c.start for c in children if not _module_exists(c.start.partition(":")[0])]
+    if missing:
+        raise SpecError(f"tree: start modules not found: {', '.join(missing)}")
+    limits = config.supervision
+    return SupervisorSpec(
+        children=children,
+        strategy=STRATEGY,
+        intensity=limits.intensity,
+        period_s=limits.period_s,
+        backoff_initial_s=limits.backoff_s,
+        backoff_max_s=max(limits.backoff_max_s, limits.backoff_s),
+    )
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
