@@ -85,6 +85,9 @@ class Mesh:
         if len(queued) >= self.max_batch:
             self._flush_one(host_id, queued)
         elif not self._flush_scheduled:
+            # Idle link: the first envelope of a loop turn leaves at once (latency); the ones
+            # that follow in the same turn wait for the scheduled flush (throughput).
+            self._flush_one(host_id, queued)
             self._flush_scheduled = True
             loop = self._loop or asyncio.get_running_loop()
             loop.call_soon(self.flush)

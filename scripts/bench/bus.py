@@ -2,8 +2,9 @@
 
     python scripts/bench/bus.py [--messages N] [--asks N] [--json PATH]
 
-Baseline in the same run: a bare ``asyncio.Queue`` hand-off in one process (what a naive actor
-mailbox costs), so the figures can be read against the machine they ran on.
+Baselines in the same run, so the figures can be read against the machine they ran on: a bare
+``asyncio.Queue`` hand-off in one process (what a naive actor mailbox costs) and a raw blocking
+ZeroMQ ping-pong between two processes (the floor under any cross-process ask).
 Targets (issue 2): >= 500k msgs/s in-process, >= 200k msgs/s cross-process, ask p99 < 300 us.
 """
 
@@ -136,13 +137,62 @@ async def cross_process(n: int, asks: int, transport: str) -> tuple[float, float
         proc.wait(timeout=5)
 
 
+RAW_ECHO = """
+import sys, zmq
+ctx = zmq.Context()
+pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+pull.bind(sys.argv[1])
+push.connect(sys.argv[2])
+print("ready", flush=True)
+while (m := pull.recv()) != b"q":
+    push.send(m)
+"""
+
+
+def raw_zmq_rtt(transport: str, n: int) -> tuple[float, float]:
+    """Baseline: blocking PUSH/PULL ping-pong between two processes, no codec, no actors."""
+    import zmq
+
+    if transport == "ipc":
+        run = Path(tempfile.mkdtemp(prefix="contactor-raw-"))
+        e1, e2 = f"ipc://{run}/a.sock", f"ipc://{run}/b.sock"
+    else:
+        e1, e2 = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+    pull.bind(e1)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RAW_ECHO, e2, e1], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    push.connect(e2)
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        push.send(b"x" * 48)
+        pull.recv()
+        lat.append((time.perf_counter() - t) * 1e6)
+    push.send(b"q")
+    proc.wait(timeout=5)
+    ctx.destroy(linger=0)
+    lat.sort()
+    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+
+
 async def run(messages: int, asks: int) -> dict[str, float]:
+    raw_ipc = raw_zmq_rtt("ipc", asks)
+    raw_tcp = raw_zmq_rtt("tcp", asks)
     base = await baseline_queue(messages)
     inproc = await in_process(messages)
     cross, p50, p99 = await cross_process(messages, asks, "ipc")
     tcross, tp50, tp99 = await cross_process(messages, asks, "tcp")
     return {
         "baseline_asyncio_queue_msgs_per_s": round(base),
+        "baseline_raw_zmq_ipc_rtt_p50_us": round(raw_ipc[0], 1),
+        "baseline_raw_zmq_ipc_rtt_p99_us": round(raw_ipc[1], 1),
+        "baseline_raw_zmq_tcp_rtt_p50_us": round(raw_tcp[0], 1),
+        "baseline_raw_zmq_tcp_rtt_p99_us": round(raw_tcp[1], 1),
         "in_process_msgs_per_s": round(inproc),
         "cross_process_msgs_per_s": round(cross),
         "ask_p50_us": round(p50, 1),
