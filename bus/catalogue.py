@@ -17,6 +17,7 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("actors.probe", "PROBE_MESSAGES"),
     ("bus.directory", "DIRECTORY_MESSAGES"),
     ("media.messages", "MEDIA_MESSAGES"),
+    ("ivr.messages", "IVR_MESSAGES"),
 )
 
 
