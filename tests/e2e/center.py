@@ -1,0 +1,91 @@
+"""A real center for end-to-end tests: the demo config on free ports, started with the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.cli.conftest import contactor
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_udp_tcp_port() -> int:
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
+@dataclass
+class Center:
+    workdir: Path
+    config: Path
+    data: Path
+    sip_port: int
+    gateway_port: int
+
+    def cli(self, *args: str | Path, timeout: float = 60.0) -> Any:
+        return contactor(*args, "--data", self.data, "--config", self.config,
+                         cwd=self.workdir, timeout=timeout)
+
+    def status(self) -> dict[str, Any]:
+        out = self.cli("status", "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    def process(self, name: str) -> dict[str, Any]:
+        return next(p for p in self.status()["processes"] if p["name"] == name)
+
+    @property
+    def gateway(self) -> tuple[str, str]:
+        return f"tcp://127.0.0.1:{self.gateway_port}", f"tcp://127.0.0.1:{self.gateway_port + 1}"
+
+
+def write_config(workdir: Path) -> Center:
+    """Copy the demo config (and its IVR schemes) with every port made free."""
+    conf = workdir / "conf"
+    shutil.copytree(REPO / "conf" / "ivr", conf / "ivr")
+    text = (REPO / "conf" / "contactor.toml").read_text()
+    sip_port = free_udp_tcp_port()
+    gateway_port = free_port()
+    while True:  # the gateway's PUB socket takes the next port
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", gateway_port + 1))
+            break
+        except OSError:
+            gateway_port = free_port()
+    rtp = free_port(socket.SOCK_DGRAM) // 2 * 2
+    subs = {
+        r'^data_dir = .*$': 'data_dir = "../var"',
+        r'^base_port = .*$': f"base_port = {free_port()}",
+        r'^gateway_port = .*$': f"gateway_port = {gateway_port}",
+        r'^listen = "127\.0\.0\.1:5060"$': f'listen = "127.0.0.1:{sip_port}"',
+        r'^rtp_port_min = .*$': f"rtp_port_min = {rtp}",
+        r'^rtp_port_max = .*$': f"rtp_port_max = {rtp + 400}",
+        r'^metrics_port = .*$': f"metrics_port = {free_port()}",
+    }
+    for pattern, value in subs.items():
+        text, n = re.subn(pattern, value, text, flags=re.M)
+        assert n == 1, f"demo config changed: {pattern} matched {n} times"
+    config = conf / "contactor.toml"
+    config.write_text(text)
+    return Center(workdir=workdir, config=config, data=workdir / "var", sip_port=sip_port,
+                  gateway_port=gateway_port)
