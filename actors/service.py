@@ -12,6 +12,7 @@ import os
 
 import zmq
 
+from actors.configure import acd_messages
 from actors.node import Node
 from actors.persistence import StoreJournal, StoreSnapshots
 from bus.catalogue import default_codec
@@ -42,6 +43,9 @@ async def main(ctx: ServiceContext) -> None:
         node.start()
         node.host.tell("directory/core", RegisterHost(host=HostInfo(
             host_id=plan.id, endpoint=node.endpoint, kinds=tuple(plan.kinds), pid=os.getpid())))
+        for address, msg in acd_messages(center.config):
+            if center.placement().host_of(address) == plan.id:
+                node.host.tell(address, msg)
         ctx.ready()
         ctx.log.info("actors.ready", kinds=list(plan.kinds), endpoint=node.endpoint)
         last_t, last_n = loop.time(), 0

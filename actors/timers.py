@@ -14,6 +14,8 @@ class TimerWheel:
         # (address, key) -> (generation, message); an older heap entry with a stale generation
         # is skipped when popped, so cancel/replace never search the heap.
         self._live: dict[tuple[str, str], tuple[int, Message]] = {}
+        # address -> its live keys, so stopping an actor does not scan every timer
+        self._keys: dict[str, set[str]] = {}
         self._gen = 0
 
     def __len__(self) -> int:
@@ -22,14 +24,23 @@ class TimerWheel:
     def start(self, address: str, key: str, deadline: float, msg: Message) -> None:
         self._gen += 1
         self._live[(address, key)] = (self._gen, msg)
+        self._keys.setdefault(address, set()).add(key)
         heapq.heappush(self._heap, (deadline, self._gen, address, key))
 
     def cancel(self, address: str, key: str) -> None:
-        self._live.pop((address, key), None)
+        if self._live.pop((address, key), None) is not None:
+            self._forget(address, key)
 
     def cancel_all(self, address: str) -> None:
-        for k in [k for k in self._live if k[0] == address]:
-            del self._live[k]
+        for key in self._keys.pop(address, ()):
+            self._live.pop((address, key), None)
+
+    def _forget(self, address: str, key: str) -> None:
+        keys = self._keys.get(address)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._keys[address]
 
     def next_deadline(self) -> float | None:
         heap = self._heap
@@ -48,4 +59,5 @@ class TimerWheel:
             live = self._live.get((address, key))
             if live is not None and live[0] == gen:
                 del self._live[(address, key)]
+                self._forget(address, key)
                 yield address, live[1]

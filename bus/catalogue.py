@@ -18,6 +18,9 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("bus.directory", "DIRECTORY_MESSAGES"),
     ("media.messages", "MEDIA_MESSAGES"),
     ("ivr.messages", "IVR_MESSAGES"),
+    ("actors.agent", "AGENT_MESSAGES"),
+    ("actors.queue", "QUEUE_MESSAGES"),
+    ("actors.matcher", "MATCHER_MESSAGES"),
 )
 
 

@@ -1,7 +1,8 @@
 """The ``core`` service: directory actor, pub/sub proxy, client gateway (the seed's Core).
 
-The gateway's users and the bus topology come from the config (``supervision.composition``), and the signing secret from ``<data>/run/secret`` (made on first start, 0600), so a
-restarted core accepts the tokens it issued before.
+The gateway's users and the bus topology come from the config (``supervision.composition``),
+and the signing secret from ``<data>/run/secret`` (made on first start, 0600), so a restarted
+core accepts the tokens it issued before.
 """
 
 from __future__ import annotations

@@ -231,7 +231,8 @@ def _compile_builder(cls: type[Message]) -> Callable[[Any, str], Any]:
     ns: dict[str, Any] = {"FieldError": FieldError, "new": object.__new__, "cls": cls}
     lines = [
         "def builder(values, where):",
-        f"    if values.__class__ is not tuple and values.__class__ is not list or len(values) != {n}:",
+        "    kind = values.__class__",
+        f"    if kind is not tuple and kind is not list or len(values) != {n}:",
         f"        raise FieldError(where, 'array of {n} fields', values)",
         "    obj = new(cls)",
     ]
@@ -249,7 +250,7 @@ def _compile_builder(cls: type[Message]) -> Callable[[Any, str], Any]:
             lines.append(f"    v = check{i}(v, where + '.{name}')")
         lines.append(f"    set{i}(obj, v)")
     lines.append("    return obj")
-    exec("\n".join(lines), ns)  # noqa: S102 - generated from our own type hints only
+    exec("\n".join(lines), ns)
     builder: Callable[[Any, str], Any] = ns["builder"]
     type.__setattr__(cls, "_BUILDER", builder)
     return builder
@@ -271,7 +272,7 @@ def _compile_encoder(cls: type[Message]) -> Callable[[Any], list[Any]]:
         else:
             parts.append(f"plain(m.{name})")
     ns: dict[str, Any] = {"plain": _plain}
-    exec(f"def encoder(m):\n    return [{', '.join(parts)}]", ns)  # noqa: S102
+    exec(f"def encoder(m):\n    return [{', '.join(parts)}]", ns)
     encoder: Callable[[Any], list[Any]] = ns["encoder"]
     type.__setattr__(cls, "_ENCODER", encoder)
     return encoder
@@ -301,4 +302,43 @@ def _jsonable(v: Any) -> Any:
         return [_jsonable(x) for x in v]
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Inverse of :func:`as_dict`: rebuild (and validate) a message from its JSON view."""
+    hints = typing.get_type_hints(cls)
+    values = []
+    for name, _check in compiled_fields(cls):
+        if name not in data:
+            raise FieldError(f"{cls.TAG}.{name}", "a value", None)
+        values.append(_from_jsonable(hints[name], data[name]))
+    return build(cls, values)
+
+
+def _from_jsonable(hint: Any, v: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if isinstance(hint, type) and issubclass(hint, Message) and isinstance(v, dict):
+        return to_wire(from_dict(hint, v))
+    if hint is bytes and isinstance(v, str):
+        try:
+            return bytes.fromhex(v)
+        except ValueError:
+            return v
+    if origin in (typing.Union, types.UnionType) and v is not None:
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _from_jsonable(a, v)
+            except (FieldError, TypeError):
+                continue
+        return v
+    if origin is tuple and isinstance(v, list):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return [_from_jsonable(args[0], x) for x in v]
+        return [_from_jsonable(a, x) for a, x in zip(args, v, strict=False)]
+    if origin is dict and isinstance(v, dict):
+        return {k: _from_jsonable(args[1], x) for k, x in v.items()}
     return v

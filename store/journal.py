@@ -178,6 +178,15 @@ class JournalReader:
             ).fetchall()
         return [_record(row) for row in rows]
 
+    def read_call(self, call_id: str, limit: int = 10_000) -> list[JournalRecord]:
+        """Every record about one call, whichever actor wrote it, in seq order."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                _SELECT + " WHERE payload->>'call_id' = %s OR actor = %s ORDER BY seq LIMIT %s",
+                (call_id, f"call/{call_id}", limit),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
     def last_actor_seq(self, actor: str) -> int | None:
         """Highest journalled ``actor_seq`` of the actor (resume numbering after it)."""
         with self._pool.connection() as conn:

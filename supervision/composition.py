@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.agent.behaviour import AgentBehaviour
 from actors.behaviour import Behaviour
+from actors.matcher.behaviour import MatcherBehaviour
 from actors.placement import Placement
 from actors.probe import Probe
+from actors.queue.behaviour import QueueBehaviour
 from bus.auth import User
 from bus.directory import Directory
 from bus.topology import Topology
@@ -31,8 +34,25 @@ BehaviourFactory = Callable[["Center"], Behaviour[Any]]
 def _behaviour_factories() -> dict[str, BehaviourFactory]:
     factories: dict[str, BehaviourFactory] = {
         "directory": lambda c: Directory(),
+        "agent": lambda c: AgentBehaviour(),
+        "queue": lambda c: QueueBehaviour(),
+        "matcher": lambda c: MatcherBehaviour(),
+        "call": _call_behaviour,
     }
     return factories
+
+
+def _call_behaviour(center: Center) -> Behaviour[Any]:
+    from telephony.service import call_behaviour  # the telephony room (sockets, store)
+
+    return call_behaviour(center, center.process("telephony").args)
+
+
+#: kinds served by the ``telephony`` process only (``sip`` is its listener's port)
+TELEPHONY_KINDS = ("call", "sip")
+
+
+LOCAL_ADMIN = "local-admin"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,12 +93,27 @@ class Center:
 
     def _plan(self) -> tuple[ProcessPlan, ...]:
         # The shape of a single-machine center. Rooms that add processes add them here.
-        return (
+        base = (
             ProcessPlan(id="core", start="bus.core_service:main", index=0,
                         kinds=("directory",)),
             ProcessPlan(id="actors-1", start="actors.service:main", index=1,
-                        kinds=tuple(k for k in self.actor_kinds() if k != "directory")),
+                        kinds=tuple(k for k in self.actor_kinds()
+                                    if k != "directory" and k not in TELEPHONY_KINDS)),
         )
+        # Media workers serve the ``media`` port kind (no behaviour: ``media.service``);
+        # each owns the slice ``worker`` of ``workers`` of the RTP port range.
+        workers = self.config.media.workers
+        media = tuple(
+            ProcessPlan(id=f"media-{k + 1}", start="media.service:main",
+                        index=len(base) + k, kinds=("media",),
+                        args={"worker": k, "workers": workers})
+            for k in range(workers)
+        )
+        # The SIP listener, registrar and call actors share one process, so SIP events reach
+        # their call actor without a hop.
+        telephony = ProcessPlan(id="telephony", start="telephony.service:main",
+                                index=len(base) + len(media), kinds=TELEPHONY_KINDS)
+        return (*base, *media, telephony)
 
     def actor_kinds(self) -> tuple[str, ...]:
         return tuple(_behaviour_factories())
@@ -115,7 +150,10 @@ class Center:
         return out
 
     def users(self) -> dict[str, User]:
-        users = {
+        # ``local-admin`` has no password: only tokens minted with the center's secret (the
+        # local CLI, which can read the data dir) act as it.
+        users = {LOCAL_ADMIN: User(name=LOCAL_ADMIN, password="", roles=frozenset({"admin"}))}
+        users |= {
             a.login: User(name=a.login, password=a.password, roles=frozenset(a.roles))
             for a in self.config.agents
         }

@@ -11,6 +11,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from actors.configure import acd_messages
 from supervision.spec import ChildSpec, SpecError, Strategy, SupervisorSpec
 
 #: ``core`` (bus directory, pub/sub proxy, gateway) comes first and every later process
@@ -29,6 +30,7 @@ def default_tree(config: Any, data_dir: Path) -> SupervisorSpec:
                   shutdown_s=plan.shutdown_s)
         for plan in center.plans
     )
+    acd_messages(config)  # a queue/agent setting the ACD cannot honour fails here, not later
     missing = [c.start for c in children if not _module_exists(c.start.partition(":")[0])]
     if missing:
         raise SpecError(f"tree: start modules not found: {', '.join(missing)}")

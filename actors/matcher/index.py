@@ -7,24 +7,26 @@ the persisted state stays one plain record and a restarted matcher loses nothing
   ``ANY`` bucket holding everyone). Each bucket keeps a sorted list per *order* a strategy
   needs (idle time, calls handled, talk time, login). A requirement ``fr>=5`` is the union of
   buckets ``(fr, 5..10)``: at most six sorted lists whose heads are compared.
-* :class:`WaitingIndex` - waiting calls bucketed by their strictest requirement, each bucket
-  sorted by ``(-priority, waiting_since, seq)``. An agent looks only at buckets its skills
-  satisfy and reads their heads.
+* :class:`WaitingIndex` - waiting calls grouped by their whole requirement (one group per
+  queue configuration, however long the queue), each group sorted by
+  ``(-priority, waiting_since, seq)``. An agent reads the head of each group it qualifies for.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from heapq import merge
 from typing import Literal
 
+from actors.matcher import cow
 from actors.matcher.messages import MAX_LEVEL, MatchAgent, MatchCall, MatcherState, Strategy
 
 AgentOrder = Literal["idle", "calls", "talk", "login"]
 Bucket = tuple[str, int]
 AgentKey = tuple[float | int | str, ...]
 CallKey = tuple[int, float, int, str]
+Signature = tuple[tuple[str, int], ...]
 
 #: the bucket every ready agent is in, and that calls with no requirement wait in
 ANY: Bucket = ("", 0)
@@ -36,7 +38,7 @@ ORDER_OF: Mapping[Strategy, AgentOrder] = {
     "fewest-calls": "calls",
     "least-talk-time": "talk",
     "round-robin": "login",
-    "random": "login",
+    "random": "idle",
 }
 
 
@@ -64,7 +66,21 @@ def primary_requirement(skills: Mapping[str, int]) -> Bucket:
 
 
 def satisfies(agent_skills: Mapping[str, int], required: Mapping[str, int]) -> bool:
-    return all(agent_skills.get(s, 0) >= lvl for s, lvl in required.items())
+    for s, lvl in required.items():  # noqa: SIM110 - a plain loop: this is the hot path
+        if agent_skills.get(s, 0) < lvl:
+            return False
+    return True
+
+
+def signature(skills: Mapping[str, int]) -> Signature:
+    return tuple(sorted(skills.items()))
+
+
+def meets(agent_skills: Mapping[str, int], sig: Signature) -> bool:
+    for s, lvl in sig:  # noqa: SIM110 - a plain loop: this is the hot path
+        if agent_skills.get(s, 0) < lvl:
+            return False
+    return True
 
 
 def render_requirements(skills: Mapping[str, int]) -> str:
@@ -78,6 +94,9 @@ class ReadyIndex:
         self.members: dict[str, MatchAgent] = {}
         self.count: dict[Bucket, int] = {}
         self.lists: dict[AgentOrder, dict[Bucket, list[AgentKey]]] = {"idle": {}}
+        # The catch-all bucket costs upkeep on every change; kept only once a call without
+        # requirements has asked for it.
+        self.with_any = False
 
     def __contains__(self, login: str) -> bool:
         return login in self.members
@@ -85,34 +104,40 @@ class ReadyIndex:
     def __len__(self) -> int:
         return len(self.members)
 
-    @staticmethod
-    def _buckets(a: MatchAgent) -> Iterator[Bucket]:
-        yield ANY
-        yield from a.skills.items()
+    def _buckets(self, a: MatchAgent) -> list[Bucket]:
+        if self.with_any:
+            return [ANY, *a.skills.items()]
+        return list(a.skills.items())
 
     def add(self, a: MatchAgent) -> None:
         if a.login in self.members:
             self.remove(a.login)
         self.members[a.login] = a
+        buckets = self._buckets(a)
         count = self.count
-        for b in self._buckets(a):
+        for b in buckets:
             count[b] = count.get(b, 0) + 1
-            for order, by_bucket in self.lists.items():
+        for order, by_bucket in self.lists.items():
+            key = agent_key(order, a)
+            for b in buckets:
                 lst = by_bucket.get(b)
                 if lst is None:
-                    by_bucket[b] = [agent_key(order, a)]
+                    by_bucket[b] = [key]
                 else:
-                    insort(lst, agent_key(order, a))
+                    insort(lst, key)
 
     def remove(self, login: str) -> MatchAgent | None:
         a = self.members.pop(login, None)
         if a is None:
             return None
-        for b in self._buckets(a):
-            self.count[b] -= 1
-            for order, by_bucket in self.lists.items():
+        buckets = self._buckets(a)
+        count = self.count
+        for b in buckets:
+            count[b] -= 1
+        for order, by_bucket in self.lists.items():
+            key = agent_key(order, a)
+            for b in buckets:
                 lst = by_bucket[b]
-                key = agent_key(order, a)
                 del lst[bisect_left(lst, key)]
         return a
 
@@ -129,9 +154,17 @@ class ReadyIndex:
             self.lists[order] = by_bucket
         return by_bucket
 
+    def _enable_any(self) -> None:
+        self.with_any = True
+        self.count[ANY] = len(self.members)
+        for order, by_bucket in self.lists.items():
+            by_bucket[ANY] = sorted(agent_key(order, a) for a in self.members.values())
+
     def buckets_for(self, req: Bucket) -> list[Bucket]:
         """Non-empty buckets holding agents that meet ``req`` (skill at ``level`` or more)."""
         if req == ANY:
+            if not self.with_any:
+                self._enable_any()
             return [ANY] if self.count.get(ANY) else []
         skill, level = req
         count = self.count
@@ -147,12 +180,19 @@ class ReadyIndex:
 
 
 class WaitingIndex:
+    """Waiting calls grouped by their full requirement *signature*, each group sorted.
+
+    Calls of one queue (and relaxation step) share a signature, so there are about as many
+    groups as queue configurations, however long the queues are. Each group is listed under
+    its strictest skill, sorted by level: an agent walks only its own skills' lists, up to its
+    level, and reads one head per group it qualifies for - no call is ever scanned.
+    """
+
     def __init__(self) -> None:
-        # call id -> (bucket, key, has requirements beyond the bucket's)
-        self.members: dict[str, tuple[Bucket, CallKey, bool]] = {}
-        self.buckets: dict[Bucket, list[CallKey]] = {}
-        self.extra: dict[Bucket, int] = {}
-        self.levels: dict[str, set[int]] = {}
+        self.members: dict[str, tuple[Signature, CallKey]] = {}
+        self.groups: dict[Signature, list[CallKey]] = {}
+        # strictest skill -> [(its level, signature)], sorted
+        self.by_skill: dict[str, list[tuple[int, Signature]]] = {}
 
     def __contains__(self, call_id: str) -> bool:
         return call_id in self.members
@@ -163,79 +203,71 @@ class WaitingIndex:
     def add(self, c: MatchCall) -> None:
         if c.call_id in self.members:
             self.remove(c.call_id)
-        b = primary_requirement(c.skills)
+        sig = signature(c.skills)
         key = call_key(c)
-        extra = len(c.skills) > 1
-        self.members[c.call_id] = (b, key, extra)
-        lst = self.buckets.get(b)
-        if lst is None:
-            self.buckets[b] = [key]
-            self.levels.setdefault(b[0], set()).add(b[1])
-        else:
+        self.members[c.call_id] = (sig, key)
+        lst = self.groups.get(sig)
+        if lst is not None:
             insort(lst, key)
-        if extra:
-            self.extra[b] = self.extra.get(b, 0) + 1
+            return
+        self.groups[sig] = [key]
+        if sig:
+            skill, level = primary_requirement(c.skills)
+            insort(self.by_skill.setdefault(skill, []), (level, sig))
 
     def remove(self, call_id: str) -> None:
         got = self.members.pop(call_id, None)
         if got is None:
             return
-        b, key, extra = got
-        lst = self.buckets[b]
+        sig, key = got
+        lst = self.groups[sig]
         del lst[bisect_left(lst, key)]
-        if not lst:
-            del self.buckets[b]
-            levels = self.levels[b[0]]
-            levels.discard(b[1])
-            if not levels:
-                del self.levels[b[0]]
-        if extra:
-            self.extra[b] -= 1
-
-    def buckets_for_agent(self, skills: Mapping[str, int]) -> list[Bucket]:
-        """Buckets whose primary requirement an agent with ``skills`` meets."""
-        out: list[Bucket] = [ANY] if ANY in self.buckets else []
-        levels = self.levels
-        for s, own in skills.items():
-            got = levels.get(s)
-            if got:
-                out.extend((s, lvl) for lvl in got if lvl <= own)
-        return out
+        if lst:
+            return
+        del self.groups[sig]
+        if sig:
+            skill, level = primary_requirement(dict(sig))
+            entries = self.by_skill[skill]
+            del entries[bisect_left(entries, (level, sig))]
+            if not entries:
+                del self.by_skill[skill]
 
     def best_for(
-        self, skills: Mapping[str, int], calls: Mapping[str, MatchCall]
-    ) -> tuple[MatchCall | None, int, bool]:
-        """The waiting call an agent should take: highest priority, then longest wait.
-
-        Returns ``(call, candidates, exact)``: how many waiting calls sit in buckets the agent
-        qualifies for, and whether that count is exact (no call there has further requirements).
-        """
-        best: MatchCall | None = None
-        best_key: CallKey | None = None
-        candidates = 0
-        exact = True
-        for b in self.buckets_for_agent(skills):
-            lst = self.buckets[b]
-            candidates += len(lst)
-            if self.extra.get(b):
-                exact = False
-            for key in lst:
-                if best_key is not None and key >= best_key:
-                    break  # sorted: nothing later in this bucket beats the best so far
-                c = calls[key[3]]
-                if len(c.skills) <= 1 or satisfies(skills, c.skills):
-                    best, best_key = c, key
+        self, skills: Mapping[str, int], calls: Callable[[str], MatchCall | None]
+    ) -> tuple[MatchCall | None, int]:
+        """The waiting call an agent should take - highest priority, then longest wait - and
+        how many waiting calls it could serve."""
+        groups = self.groups
+        best: CallKey | None = None
+        servable = 0
+        anyone = groups.get(())
+        if anyone:
+            best = anyone[0]
+            servable = len(anyone)
+        by_skill = self.by_skill
+        for s, own in skills.items():
+            entries = by_skill.get(s)
+            if entries is None:
+                continue
+            for level, sig in entries:
+                if level > own:
                     break
-        return best, candidates, exact
+                if len(sig) > 1 and not meets(skills, sig):
+                    continue
+                lst = groups[sig]
+                servable += len(lst)
+                if best is None or lst[0] < best:
+                    best = lst[0]
+        return (None if best is None else calls(best[3])), servable
 
 
 def build(state: MatcherState) -> tuple[ReadyIndex, WaitingIndex]:
     ready = ReadyIndex()
-    for a in state.agents.values():
+    for a in cow.values(state.agents):
         if a.ready and a.offer is None:
             ready.add(a)
     waiting = WaitingIndex()
-    for c in state.calls.values():
+    for c in cow.values(state.calls):
         if not c.offered_to:
             waiting.add(c)
     return ready, waiting

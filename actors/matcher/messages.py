@@ -121,8 +121,12 @@ class Update(Message):
 
 @message("acd.withdraw")
 class Withdraw(Message):
+    """The queue let go of the call. ``queue`` names it, so a withdrawal that arrives after the
+    call was already submitted again elsewhere (overflow to another queue) is ignored."""
+
     call_id: str
     reason: str
+    queue: str = ""
 
 
 # ----------------------------------------------------------------- matcher -> queue
@@ -243,8 +247,10 @@ class MatchCall(Message):
 @message("matcher.state")
 class MatcherState(Message):
     address: str
-    agents: dict[str, MatchAgent] = field(default_factory=dict)
-    calls: dict[str, MatchCall] = field(default_factory=dict)
+    #: logged-in agents and known calls, sharded by :func:`actors.matcher.cow.shard_of`
+    #: (read them with ``cow.get`` / ``cow.values``)
+    agents: dict[str, dict[str, MatchAgent]] = field(default_factory=dict)
+    calls: dict[str, dict[str, MatchCall]] = field(default_factory=dict)
     #: round-robin pointer per queue: last agent offered a call of that queue
     rotation: dict[str, str] = field(default_factory=dict)
     #: splitmix64 state for the random strategy (deterministic, persisted)

@@ -27,8 +27,6 @@ from actors.matcher.index import (
 from actors.matcher.messages import MatchCall
 
 _MASK = (1 << 64) - 1
-#: counting eligible agents beyond this many only matters to the reason text
-_COUNT_CAP = 100
 
 
 def splitmix64(state: int) -> tuple[int, int]:
@@ -57,15 +55,28 @@ def _first(keys: Iterator[AgentKey], accept: Accept) -> AgentKey | None:
     return None
 
 
-def _plan(ready: ReadyIndex, skills: dict[str, int]) -> tuple[list[Bucket], Accept, int] | None:
-    """Buckets of the most selective requirement, a filter for the others, their agent count."""
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """Where the candidates are: the buckets of the most selective requirement, and a filter
+    for the call's other requirements (None when the buckets alone decide)."""
+
+    buckets: list[Bucket]
+    accept: Accept
+    size: int
+    wanted: str
+
+
+def _pool(ready: ReadyIndex, skills: dict[str, int]) -> _Pool | None:
     if not skills:
         buckets = ready.buckets_for(ANY)
-        return (buckets, None, ready.count.get(ANY, 0)) if buckets else None
+        if not buckets:
+            return None
+        return _Pool(buckets, None, ready.count[ANY], "any skill")
     best: tuple[int, str, list[Bucket]] | None = None
+    count = ready.count
     for s, lvl in skills.items():
         bs = ready.buckets_for((s, lvl))
-        n = sum(ready.count[b] for b in bs)
+        n = sum(count[b] for b in bs)
         if n == 0:
             return None
         if best is None or n < best[0]:
@@ -74,37 +85,31 @@ def _plan(ready: ReadyIndex, skills: dict[str, int]) -> tuple[list[Bucket], Acce
     n, primary, buckets = best
     others = {s: lvl for s, lvl in skills.items() if s != primary}
     if not others:
-        return buckets, None, n
+        return _Pool(buckets, None, n, render_requirements(skills))
     members = ready.members
 
     def accept(login: str) -> bool:
         return satisfies(members[login].skills, others)
 
-    return buckets, accept, -1
+    wanted = f"{primary}>={skills[primary]} (checked for {render_requirements(others)})"
+    return _Pool(buckets, accept, n, wanted)
 
 
-def _count(ready: ReadyIndex, buckets: list[Bucket], accept: Accept, n: int) -> str:
-    if n >= 0:
-        return str(n)
-    got = 0
-    for key in ready.candidates("idle", buckets):
-        if accept is None or accept(str(key[-1])):
-            got += 1
-            if got >= _COUNT_CAP:
-                return f"{_COUNT_CAP}+"
-    return str(got)
+def _heads(ready: ReadyIndex, order: AgentOrder, buckets: list[Bucket]) -> AgentKey:
+    """The first agent in ``order`` across ``buckets``: one comparison per bucket."""
+    by_bucket = ready.enable(order)
+    return min(by_bucket[b][0] for b in buckets)
 
 
 def choose_agents(
     ready: ReadyIndex, call: MatchCall, now: float, rotation: str | None, rng: int
 ) -> Choice | None:
     """Agents to offer ``call`` to under its queue's strategy, or None when nobody qualifies."""
-    plan = _plan(ready, call.skills)
-    if plan is None:
+    pool = _pool(ready, call.skills)
+    if pool is None:
         return None
-    buckets, accept, n = plan
-    wanted = render_requirements(call.skills)
-    among = f"among {_count(ready, buckets, accept, n)} ready with {wanted}"
+    buckets, accept = pool.buckets, pool.accept
+    among = f"among {pool.size} ready with {pool.wanted}"
     members = ready.members
     strategy = call.strategy
 
@@ -116,20 +121,22 @@ def choose_agents(
                 chosen.append(login)
                 if len(chosen) >= call.ring_all_max:
                     break
+        if not chosen:  # the first skill had candidates, the others ruled them all out
+            return None
         shown = ", ".join(chosen)
         return Choice(tuple(chosen), f"ring all: {len(chosen)} agent(s) {among}: {shown}", rng)
 
     if strategy == "random":
-        return _random(ready, buckets, accept, n, rng, among)
+        return _random(ready, pool, rng, among)
 
     if strategy == "round-robin":
-        return _round_robin(ready, buckets, accept, rotation, rng, among)
+        return _round_robin(ready, pool, rotation, rng, among)
 
     if strategy == "skills-weighted" and call.skills:
         # highest proficiency in the deciding skill first, longest idle within a level
         by_bucket = ready.enable("idle")
         for b in sorted(buckets, key=lambda b: -b[1]):
-            key = _first(iter(by_bucket[b]), accept)
+            key = by_bucket[b][0] if accept is None else _first(iter(by_bucket[b]), accept)
             if key is not None:
                 a = members[str(key[-1])]
                 idle = now - a.idle_since
@@ -146,9 +153,12 @@ def choose_agents(
         order = "calls"
     elif strategy == "least-talk-time":
         order = "talk"
-    key = _first(ready.candidates(order, buckets), accept)
-    if key is None:
-        return None
+    if accept is None:
+        key = _heads(ready, order, buckets)
+    else:
+        key = _first(ready.candidates(order, buckets), accept)
+        if key is None:
+            return None
     a = members[str(key[-1])]
     if order == "calls":
         why = f"fewest calls handled ({a.calls_handled})"
@@ -159,46 +169,48 @@ def choose_agents(
     return Choice((a.login,), f"agent {a.login}: {why} {among}", rng)
 
 
-def _random(
-    ready: ReadyIndex, buckets: list[Bucket], accept: Accept, n: int, rng: int, among: str
-) -> Choice | None:
+def _random(ready: ReadyIndex, pool: _Pool, rng: int, among: str) -> Choice | None:
     rng, value = splitmix64(rng)
-    by_bucket = ready.enable("login")
-    if accept is None:
-        pick = value % n
-        for b in buckets:
+    by_bucket = ready.enable("idle")  # any fixed order will do for a uniform draw
+    if pool.accept is None:
+        pick = value % pool.size
+        for b in pool.buckets:
             lst = by_bucket[b]
             if pick < len(lst):
                 login = str(lst[pick][-1])
                 return Choice((login,), f"agent {login}: random draw {pick + 1} {among}", rng)
             pick -= len(lst)
         return None  # unreachable while counts and lists agree
-    eligible = [str(k[-1]) for k in ready.candidates("login", buckets) if accept(str(k[-1]))]
+    accept = pool.accept
+    eligible = [str(k[-1]) for k in ready.candidates("idle", pool.buckets) if accept(str(k[-1]))]
     if not eligible:
         return None
     pick = value % len(eligible)
     login = eligible[pick]
-    return Choice((login,), f"agent {login}: random draw {pick + 1} {among}", rng)
+    why = f"agent {login}: random draw {pick + 1} of {len(eligible)} {among}"
+    return Choice((login,), why, rng)
 
 
 def _round_robin(
-    ready: ReadyIndex,
-    buckets: list[Bucket],
-    accept: Accept,
-    rotation: str | None,
-    rng: int,
-    among: str,
+    ready: ReadyIndex, pool: _Pool, rotation: str | None, rng: int, among: str
 ) -> Choice | None:
     by_bucket = ready.enable("login")
-    lists = [by_bucket[b] for b in buckets]
+    lists = [by_bucket[b] for b in pool.buckets]
     key: AgentKey | None = None
     if rotation is not None:
-        # the next login after the last one served: bisect each bucket, merge the tails
+        # the next login after the last one served: bisect each bucket, compare the tails
         probe: AgentKey = (rotation,)
-        tails = [islice(lst, bisect_right(lst, probe), None) for lst in lists]
-        key = _first(merge(*tails), accept)
+        if pool.accept is None:
+            tails = [lst[i] for lst in lists if (i := bisect_right(lst, probe)) < len(lst)]
+            key = min(tails) if tails else None
+        else:
+            starts = [islice(lst, bisect_right(lst, probe), None) for lst in lists]
+            key = _first(merge(*starts), pool.accept)
     if key is None:  # first ever, or wrap round to the start
-        key = _first(merge(*lists), accept)
+        if pool.accept is None:
+            key = min(lst[0] for lst in lists)
+        else:
+            key = _first(merge(*lists), pool.accept)
     if key is None:
         return None
     login = str(key[-1])

@@ -111,3 +111,14 @@ def test_duplicate_tag_rejected_at_start() -> None:
 
     with pytest.raises(TypeError, match="tag 'test.inner' used by both"):
         Catalogue([Inner, Other])
+
+
+def test_json_view_round_trips() -> None:
+    import json
+
+    from bus.message import as_dict, from_dict
+
+    msg = Sample(n=3, text="x", blob=b"\x01\x02", tags=("a",), skills={"fr": 5},
+                 inner=Inner(name="i", weight=0.5), mode="whisper")
+    data = json.loads(json.dumps(as_dict(msg)))
+    assert from_dict(Sample, data) == msg

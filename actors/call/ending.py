@@ -1,0 +1,80 @@
+"""Taking legs down and ending the call: BYE, CANCEL, final responses, the ``call.ended`` line.
+
+A call ends when the last of its legs has: each leg is brought down the way its SIP state
+demands (a final response for an unanswered incoming leg, CANCEL for an outgoing one that
+rang, a CANCEL held until the first provisional for one that did not yet, BYE for a
+confirmed one), and the call waits in ``ending`` until every answer or timeout is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from actors.agent.messages import CallEnded as AgentCallEnded
+from actors.call.legs import cancel_for, in_dialog, parse_request, response
+from actors.call.messages import CallEnded, Leg, MovedLegEnded
+from actors.call.turn import Turn
+
+LIVE = ("trying", "early", "confirmed", "cancelling", "ending")
+
+
+def hang_up(t: Turn, leg: Leg, *, status: int = 487) -> Leg:
+    """Start bringing ``leg`` down; ``status`` answers an incoming leg not yet answered."""
+    if leg.status in ("ended", "ending", "cancelling"):
+        return leg
+    if leg.role == "uas" and leg.status in ("trying", "early"):
+        t.respond(leg, leg.tx, response(parse_request(leg.invite), status, leg=leg,
+                                        local=t.local))
+        return t.put(replace(leg, status="ended", final_status=status))
+    if leg.role == "uac" and leg.status in ("trying", "early"):
+        t.cancel_timer(f"ring:{leg.name}")
+        if not leg.invite:  # still being located: nothing was sent
+            return t.put(replace(leg, status="ended"))
+        if not leg.provisional:
+            # §9.1: a CANCEL may only follow a provisional response
+            return t.put(replace(leg, cancel_pending=True, status="cancelling"))
+        t.send(leg, cancel_for(leg), leg.peer)
+        return t.put(replace(leg, status="cancelling"))
+    leg, bye = in_dialog(leg, "BYE", local=t.local, call_id=t.call_id, n=t.next_n())
+    t.send(leg, bye)
+    return t.put(replace(leg, status="ending"))
+
+
+def end_call(t: Turn, *, cause: str, status: int = 0, by: str = "",
+             caller_status: int = 487) -> None:
+    """Bring every live leg down and move to ``ending`` (``ended`` once they all are)."""
+    if t.s.phase in ("ended", "idle"):
+        return
+    if not t.s.cause:
+        t.update(cause=cause, end_status=status, ended_by=by)
+    t.update(bridge=(), relay=None)
+    for leg in list(t.s.legs.values()):
+        if leg.status in LIVE and leg.name != by:
+            hang_up(t, leg, status=caller_status)
+    t.go("end")
+    maybe_done(t)
+
+
+def maybe_done(t: Turn) -> None:
+    """In ``ending``: once no leg is live (and no moved leg is still in use), journal the end."""
+    s = t.s
+    if s.phase != "ending" or s.moved:
+        return
+    if any(leg.status in LIVE for leg in s.legs.values()):
+        return
+    t.go("done")
+    answered = s.answered_at
+    talk = 0.0 if answered is None else max(0.0, t.now - answered)
+    t.journal(CallEnded(call_id=s.call_id, cause=s.cause or "ended", status=s.end_status,
+                        by_leg=s.ended_by, duration_s=max(0.0, t.now - s.created_at),
+                        talk_s=talk, at=t.now))
+    for leg in s.legs.values():
+        if leg.agent and leg.acd:
+            t.tell(f"agent/{leg.agent}", AgentCallEnded(call_id=s.call_id))
+        if leg.moved_from and leg.alias:  # the call this leg came from may stop forwarding
+            t.tell(f"call/{leg.moved_from}", MovedLegEnded(key=leg.alias))
+    t.stop()
+
+
+def leg_ended(t: Turn, leg: Leg, **changes: object) -> Leg:
+    return t.put(replace(leg, status="ended", **changes))  # type: ignore[arg-type]

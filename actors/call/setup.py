@@ -1,0 +1,311 @@
+"""Setting a call up: the caller's INVITE, routing, ringing the far end, answer or failure.
+
+Leg ``a`` is the caller (we are its UAS); ``b`` the agent phone or the trunk we call (we are
+its UAC). Provisional responses from ``b`` are relayed to ``a`` (180, or 183 with early
+media); its 2xx is ACKed and relayed as our 2xx to ``a``; its failure becomes ours. A CANCEL
+from ``a`` cancels ``b``; a 2xx from ``b`` that crosses our CANCEL is ACKed and BYEd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from actors.agent.messages import Answered as AgentAnswered
+from actors.agent.messages import Ring as AgentRing
+from actors.call.ending import end_call, hang_up, leg_ended, maybe_done
+from actors.call.legs import (
+    ack_for,
+    cancel_for,
+    contact_uri,
+    dialog_of,
+    dialog_record,
+    new_invite,
+    parse_request,
+    response,
+    sdp_of,
+    with_dialog,
+)
+from actors.call.messages import CallAnswered, CallCreated, CallRinging, Leg, NoAnswer
+from actors.call.turn import Turn
+from sip.builders import reason_phrase
+from sip.dialog import Dialog
+from sip.message import Response
+from sip.serializer import serialize
+from sip.transaction_layer import client_key
+from telephony.ids import leg_tag
+from telephony.messages import (
+    SIP_PORT,
+    CancelReceived,
+    InviteReceived,
+    Locate,
+    Located,
+    Peer,
+)
+from telephony.routing import RoutingError, outbound_trunk, trunk_peer, trunk_request_uri
+
+#: failure status of the far end -> (status the caller gets, end cause)
+_BUSY = frozenset({486, 600})
+_NO_ANSWER = frozenset({408, 480})
+_NOT_FOUND = frozenset({404, 484, 604})
+
+
+def failure_for_caller(status: int) -> tuple[int, str]:
+    """What the caller hears when the far end failed with ``status``, and the CDR cause.
+
+    Challenges and redirects belong to the far hop (a B2BUA never relays them); 503 becomes
+    500 so the caller's proxy does not mark *us* unavailable (RFC 3261 §16.7)."""
+    cause = ("busy" if status in _BUSY else "rejected" if status == 603
+             else "no_answer" if status in _NO_ANSWER else "not_found" if status in _NOT_FOUND
+             else "failed")  # fmt: skip
+    if status in (401, 407) or 300 <= status < 400:
+        return 480, cause
+    if status == 503:
+        return 500, cause
+    return status, cause
+
+
+# ---------------------------------------------------------------- the caller's INVITE
+
+
+def on_invite(t: Turn, msg: InviteReceived) -> None:
+    if t.s.phase != "idle":
+        return  # a second INVITE for this call id: the port never routes one here
+    request = parse_request(msg.request)
+    local_contact = contact_uri(t.local, msg.peer.transport)
+    dialog = Dialog.from_uas(request, local_tag=leg_tag(t.call_id, "a"),
+                             local_contact=local_contact)
+    t.put(Leg(name="a", role="uas", invite=msg.request, tx=msg.tx, peer=msg.peer,
+              dialog=dialog_record(dialog), sdp=sdp_of(request)))
+    t.update(route=msg.route, caller=msg.caller, dialled=msg.dialled, source=msg.source,
+             out_trunk=msg.out_trunk, created_at=t.now, media=t.settings.media)
+    t.go("invite")
+    t.journal(CallCreated(call_id=t.call_id, caller=msg.caller, dialled=msg.dialled,
+                          source=msg.source, route=msg.route, at=t.now))
+    kind, _, name = msg.route.partition(":")
+    if kind == "agent":
+        ring_agent(t, "b", name)
+    elif kind == "external":
+        dial_external(t, "b", name, msg.out_trunk)
+    elif kind == "ivr":
+        # The seam for the IVR interpreter: answer, then run scheme ``name`` through the
+        # media contract. Until it exists, the port logs the refusal and the caller hears 480.
+        reject(t, 480, "ivr_unavailable")
+    elif kind == "queue":
+        # The ACD path (Enqueue, then RingPhone from the agent actor) needs early media for
+        # music on hold; until the media pool is wired in, queue routes are refused.
+        reject(t, 480, "queue_unavailable")
+    else:
+        reject(t, 404, "no_route")
+
+
+def reject(t: Turn, status: int, cause: str) -> None:
+    end_call(t, cause=cause, status=status, caller_status=status)
+
+
+def ring_agent(t: Turn, name: str, login: str, *, acd: bool = False) -> None:
+    agent = next((a for a in t.settings.config.agents if a.login == login), None)
+    if agent is None:
+        reject(t, 404, "no_route")
+        return
+    t.put(Leg(name=name, role="uac", agent=login, acd=acd))
+    t.tell(SIP_PORT, Locate(call_id=t.call_id, leg=name, aor=agent.phone))
+
+
+def dial_external(t: Turn, name: str, number: str, trunk_name: str, body: bytes | None = None
+                  ) -> None:
+    try:
+        trunk = outbound_trunk(t.settings.config, trunk_name or None)
+    except RoutingError:
+        reject(t, 503, "no_trunk")
+        return
+    leg = t.put(Leg(name=name, role="uac"))
+    call_out(t, leg, request_uri=trunk_request_uri(trunk, number),
+             to_uri=trunk_request_uri(trunk, number), peer=trunk_peer(trunk), body=body)
+
+
+def on_located(t: Turn, msg: Located) -> None:
+    leg = t.s.legs.get(msg.leg)
+    if leg is None or leg.invite or leg.status != "trying":
+        return
+    if not msg.contacts:
+        leg_ended(t, leg, final_status=480)
+        on_leg_failed(t, t.leg(leg.name), 480, cause="not_registered")
+        return
+    best = msg.contacts[0]
+    call_out(t, leg, request_uri=best.uri, to_uri=msg.aor, peer=best.peer, body=None)
+
+
+def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
+             body: bytes | None) -> None:
+    """Send the dialog-creating INVITE of ``leg``; ``body`` None: offer the caller's SDP."""
+    caller = t.s.legs.get("a")
+    offer = (caller.sdp if caller is not None else b"") if body is None else body
+    max_forwards = 70
+    if caller is not None and caller.invite:
+        received = parse_request(caller.invite).max_forwards
+        max_forwards = 70 if received is None else max(received - 1, 0)
+    request = new_invite(local=t.local, call_id=t.call_id, leg=leg.name, n=t.next_n(),
+                         request_uri=request_uri, to_uri=to_uri, caller=t.s.caller,
+                         transport=peer.transport, body=offer, max_forwards=max_forwards)
+    leg = t.put(replace(leg, invite=serialize(request), tx=client_key(request), peer=peer,
+                        status="trying"))
+    t.send(leg, request, peer)
+    t.timer(f"ring:{leg.name}", t.settings.ring_timeout_s, NoAnswer(leg=leg.name))
+    if t.s.phase in ("routing", "queued"):
+        t.go("ring")
+
+
+# ---------------------------------------------------------------- answers to our INVITE
+
+
+def on_invite_response(t: Turn, leg: Leg, resp: Response) -> None:
+    """A response to the dialog-creating INVITE of outgoing leg ``leg``."""
+    if resp.status < 200:
+        _provisional(t, leg, resp)
+    elif resp.status < 300:
+        _answered(t, leg, resp)
+    else:
+        _failed(t, leg, resp.status)
+
+
+def _early_dialog(t: Turn, leg: Leg, resp: Response) -> Leg:
+    if leg.dialog is not None or resp.to.tag is None:
+        return leg
+    invite = parse_request(leg.invite)
+    dialog = Dialog.from_uac(invite, resp, local_contact=contact_uri(t.local, leg.peer.transport
+                                                                     if leg.peer else "UDP"))
+    return with_dialog(leg, dialog, status="early")
+
+
+def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
+    first = not leg.provisional
+    leg = _early_dialog(t, leg, resp)
+    sdp = sdp_of(resp)
+    leg = t.put(replace(leg, provisional=True, sdp=sdp or leg.sdp))
+    if leg.cancel_pending:
+        t.send(leg, cancel_for(leg), leg.peer)
+        t.put(replace(leg, cancel_pending=False))
+        return
+    if leg.status == "cancelling" or t.s.phase != "ringing":
+        return
+    transfer = t.s.transfer
+    if transfer is not None and transfer.new_leg == leg.name:
+        return  # transfer targets ring silently; the transferor hears of the outcome only
+    caller = t.s.legs.get("a")
+    if caller is not None and caller.status in ("trying", "early"):
+        status = resp.status if resp.status in (180, 181, 182, 183) else 180
+        body = sdp if sdp else b""
+        if status == 183 and not body:
+            status = 180
+        t.respond(caller, caller.tx, response(parse_request(caller.invite), status, leg=caller,
+                                              local=t.local, body=body))
+        t.put(replace(caller, status="early"))
+    if first:
+        t.journal(CallRinging(call_id=t.call_id, leg=leg.name, agent=leg.agent,
+                              early_media=bool(sdp), at=t.now))
+        if leg.agent and leg.acd:
+            t.tell(f"agent/{leg.agent}", AgentRing(call_id=t.call_id))
+
+
+def _confirm(t: Turn, leg: Leg, resp: Response) -> Leg:
+    """Our dialog with ``leg`` after its 2xx (a forked 2xx with a new tag replaces it)."""
+    invite = parse_request(leg.invite)
+    if leg.dialog is None or leg.dialog.remote_tag != resp.to.tag:
+        transport = leg.peer.transport if leg.peer else "UDP"
+        dialog = Dialog.from_uac(invite, resp, local_contact=contact_uri(t.local, transport))
+    else:
+        dialog = dialog_of(leg)
+        dialog.receive_response(invite, resp)
+    return with_dialog(leg, dialog, status="confirmed", sdp=sdp_of(resp) or leg.sdp)
+
+
+def _answered(t: Turn, leg: Leg, resp: Response) -> None:
+    t.cancel_timer(f"ring:{leg.name}")
+    unwanted = leg.status in ("cancelling", "ended") or t.s.phase in ("ending", "ended")
+    leg = t.put(_confirm(t, leg, resp))
+    transfer = t.s.transfer
+    if unwanted:
+        # Our CANCEL crossed its 2xx (or the call is over): the dialog exists, so ACK it and
+        # end it with BYE (RFC 3261 §9.1, §15).
+        t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
+        hang_up(t, leg)
+        maybe_done(t)
+        return
+    if transfer is not None and transfer.new_leg == leg.name:
+        from actors.call.transfer import target_answered
+
+        target_answered(t, leg)
+        return
+    caller = t.s.legs.get("a")
+    if caller is None or caller.status not in ("trying", "early"):
+        t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
+        hang_up(t, leg)
+        return
+    if caller.sdp:
+        t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
+    else:
+        # The caller made no offer: ours came in this 2xx; its answer arrives in the
+        # caller's ACK and goes to ``leg`` in ours (RFC 3264 §5, delayed offer).
+        leg = t.put(replace(leg, ack_deferred=True))
+    ok = response(parse_request(caller.invite), 200, leg=caller, local=t.local, body=leg.sdp)
+    t.respond(caller, caller.tx, ok)
+    dialog = dialog_of(caller)
+    dialog.response_sent(parse_request(caller.invite), ok)
+    t.put(with_dialog(caller, dialog, status="confirmed"))
+    t.update(bridge=("a", leg.name), answered_at=t.now)
+    t.go("answer")
+    t.journal(CallAnswered(call_id=t.call_id, leg=leg.name, agent=leg.agent,
+                           waited_s=max(0.0, t.now - t.s.created_at), at=t.now))
+    if leg.agent and leg.acd:
+        t.tell(f"agent/{leg.agent}", AgentAnswered(call_id=t.call_id))
+
+
+def _failed(t: Turn, leg: Leg, status: int) -> None:
+    t.cancel_timer(f"ring:{leg.name}")
+    was = leg.status
+    leg = leg_ended(t, leg, final_status=status)
+    if was in ("cancelling", "ended") or t.s.phase in ("ending", "ended"):
+        maybe_done(t)
+        return
+    transfer = t.s.transfer
+    if transfer is not None and transfer.new_leg == leg.name:
+        from actors.call.transfer import transfer_failed
+
+        transfer_failed(t, status)
+        return
+    on_leg_failed(t, leg, status)
+
+
+def on_leg_failed(t: Turn, leg: Leg, status: int, *, cause: str | None = None) -> None:
+    """The far end of the call could not be reached: the caller hears why."""
+    caller_status, default_cause = failure_for_caller(status)
+    end_call(t, cause=cause or default_cause, status=caller_status, by=leg.name,
+             caller_status=caller_status)
+
+
+# ---------------------------------------------------------------- caller gone, no answer
+
+
+def on_cancel(t: Turn, msg: CancelReceived) -> None:
+    caller = t.s.legs.get(msg.leg)
+    if caller is None or caller.role != "uas" or caller.status not in ("trying", "early"):
+        return  # answered already: the CANCEL has no effect (RFC 3261 §9.2)
+    end_call(t, cause="caller_cancel", status=487, caller_status=487)
+
+
+def on_no_answer(t: Turn, msg: NoAnswer) -> None:
+    leg = t.s.legs.get(msg.leg)
+    if leg is None or leg.status not in ("trying", "early"):
+        return
+    transfer = t.s.transfer
+    if transfer is not None and transfer.new_leg == leg.name:
+        from actors.call.transfer import transfer_failed
+
+        hang_up(t, leg)
+        transfer_failed(t, 408)
+        return
+    end_call(t, cause="no_answer", status=480, caller_status=480)
+
+
+def status_line(status: int) -> str:
+    return f"SIP/2.0 {status} {reason_phrase(status)}"

@@ -1,0 +1,118 @@
+"""One ``decide`` of a call actor: the state being built and the effects collected.
+
+``decide`` stays a pure function - a :class:`Turn` lives only inside one call and is turned
+into ``(state, effects)`` at the end - but the SIP logic reads as steps ("answer leg a",
+"cancel leg b") instead of threading a state and an effect list through every helper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from actors.call.legs import LocalSip
+from actors.call.messages import CALLS_TOPIC, CallState, Leg, MediaMode
+from actors.call.states import CallEvent, advance
+from actors.effects import CancelTimer, Effect, Journal, Publish, Send, StartTimer, Stop
+from bus.message import Message
+from conf.schema import Config
+from sip.message import Request, Response
+from sip.serializer import serialize
+from telephony.messages import SIP_PORT, Peer, SendRequest, SendResponse
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSettings:
+    """What every call actor of one telephony process shares (immutable)."""
+
+    config: Config
+    local: LocalSip
+    media: MediaMode = "relay"
+    #: ringing a phone or a trunk longer than this gives up (Timer C is >3 min, RFC 3261
+    #: §16.6; a contact center gives up long before)
+    ring_timeout_s: float = 60.0
+    #: a transferor that does not hang up after a successful transfer is released after this
+    linger_s: float = 5.0
+
+
+class Turn:
+    __slots__ = ("effects", "now", "s", "settings")
+
+    def __init__(self, settings: CallSettings, state: CallState, now: float) -> None:
+        self.settings = settings
+        self.s = state
+        self.now = now
+        self.effects: list[Effect] = []
+
+    @property
+    def call_id(self) -> str:
+        return self.s.call_id
+
+    @property
+    def local(self) -> LocalSip:
+        return self.settings.local
+
+    # state
+
+    def leg(self, name: str) -> Leg:
+        return self.s.legs[name]
+
+    def put(self, leg: Leg) -> Leg:
+        self.s = replace(self.s, legs={**self.s.legs, leg.name: leg})
+        return leg
+
+    def update(self, **changes: Any) -> None:
+        self.s = replace(self.s, **changes)
+
+    def go(self, event: CallEvent) -> None:
+        self.s = replace(self.s, phase=advance(self.s.phase, event))
+
+    def next_n(self) -> int:
+        n = self.s.seq + 1
+        self.s = replace(self.s, seq=n)
+        return n
+
+    def partner(self, name: str) -> Leg | None:
+        """The leg ``name`` talks to, if it is bridged."""
+        bridge = self.s.bridge
+        if len(bridge) == 2 and name in bridge:
+            other = bridge[1] if bridge[0] == name else bridge[0]
+            return self.s.legs.get(other)
+        return None
+
+    def free_leg_name(self) -> str:
+        for letter in "bcdefghijklmnopqrstuvwxyz":
+            if letter not in self.s.legs and letter not in self.s.moved:
+                return letter
+        raise RuntimeError(f"call {self.call_id} has used every leg name")
+
+    # effects
+
+    def send(self, leg: Leg, request: Request, peer: Peer | None = None) -> None:
+        msg = SendRequest(call_id=self.call_id, leg=leg.name, request=serialize(request),
+                          peer=peer)
+        self.effects.append(Send(to=SIP_PORT, msg=msg))
+
+    def respond(self, leg: Leg, tx: str, response: Response) -> None:
+        msg = SendResponse(call_id=self.call_id, leg=leg.name, tx=tx,
+                           response=serialize(response))
+        self.effects.append(Send(to=SIP_PORT, msg=msg))
+
+    def tell(self, to: str, msg: Message) -> None:
+        self.effects.append(Send(to=to, msg=msg))
+
+    def journal(self, event: Message) -> None:
+        self.effects.append(Journal(event=event))
+        self.effects.append(Publish(topic=CALLS_TOPIC, msg=event))
+
+    def timer(self, key: str, after_s: float, msg: Message) -> None:
+        self.effects.append(StartTimer(key=key, after_s=after_s, msg=msg))
+
+    def cancel_timer(self, key: str) -> None:
+        self.effects.append(CancelTimer(key=key))
+
+    def stop(self) -> None:
+        self.effects.append(Stop())
+
+    def result(self) -> tuple[CallState, list[Effect]]:
+        return self.s, self.effects
