@@ -112,6 +112,10 @@ def authorize(session: Session, msg: Message, to: str) -> None:
     if not (session.roles & allowed) and "admin" not in session.roles:
         need = ", ".join(sorted(allowed))
         raise Forbidden(f"{session.user} may not send {msg.TAG}: needs role {need}")
+    # A command that names who acts (``AcceptHelp.supervisor``) must name the sender itself.
+    claimed = getattr(msg, "supervisor", None)
+    if isinstance(claimed, str) and claimed != session.user and "admin" not in session.roles:
+        raise Forbidden(f"{session.user} may not act as supervisor {claimed!r}")
     kind, _, ident = to.partition("/")
     if kind == "agent" and ident != session.user and not (session.roles & MANAGERS):
         raise Forbidden(f"{session.user} may act only as agent/{session.user}, not {to}")

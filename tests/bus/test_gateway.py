@@ -147,3 +147,13 @@ async def test_broadcast_reaches_only_authorised_subscribers(center: dict[str, A
             if got:
                 break
         assert got == ("help", Pong(payload=9))
+
+
+def test_authorize_checks_the_claimed_supervisor() -> None:
+    from actors.agent.messages import AcceptHelp
+    from bus.auth import Forbidden, Session, authorize
+
+    sup = Session(user="sup", roles=frozenset({"supervisor"}), expires_at=0, token="t")
+    with pytest.raises(Forbidden, match="may not act as supervisor 'other'"):
+        authorize(sup, AcceptHelp(supervisor="other"), "agent/anna")
+    authorize(sup, AcceptHelp(supervisor="sup"), "agent/anna")
