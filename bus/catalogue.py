@@ -21,6 +21,7 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("actors.agent", "AGENT_MESSAGES"),
     ("actors.queue", "QUEUE_MESSAGES"),
     ("actors.matcher", "MATCHER_MESSAGES"),
+    ("stats.messages", "STATS_MESSAGES"),
 )
 
 

@@ -33,6 +33,9 @@ def status_document(data_dir: Path, info: RunInfo, status: StatusReply,
             "uptime_s": round(now - status.started_at, 3),
         },
         "database": database,
+        # published by the ``stats`` service once its OpenMetrics endpoint listens
+        "metrics_url": next((c.stats.get("metrics_url") for c in status.children
+                             if c.name == "stats" and c.stats), None),
         "processes": [
             {
                 "name": c.name,

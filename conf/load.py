@@ -201,6 +201,9 @@ def _media(t: Table, center: CenterConfig) -> MediaConfig:
         recording_format=t.text("recording_format", "flac", choices=RECORDING_FORMATS),
         recordings_dir=t.path_value("recordings_dir", center.data_dir / "recordings"),
         min_free_mb=t.integer("min_free_mb", defaults.min_free_mb, lo=0),
+        rtp_host=t.text("rtp_host", ""),
+        archive_dir=t.path_value("archive_dir", center.data_dir / "recordings-archive"),
+        inband_dtmf=t.boolean("inband_dtmf", True),
     )
     t.finish()
     return section
@@ -288,7 +291,13 @@ def _queue(t: Table) -> QueueConfig:
         service_level_s=t.number("service_level_s", d.service_level_s, positive=True),
         announce_every_s=t.number("announce_every_s", d.announce_every_s, lo=0),
         moh=t.text("moh", d.moh, pattern=NAME, what=NAME_TEXT),
+        archive_after_days=t.integer("archive_after_days", 0, lo=0),
+        delete_after_days=t.integer("delete_after_days", 0, lo=0),
     )
+    archive, delete = section.archive_after_days, section.delete_after_days
+    if isinstance(archive, int) and isinstance(delete, int) and 0 < delete <= archive:
+        t.problem("delete_after_days", f"expected more days than archive_after_days "
+                                       f"({archive}), or 0; got {delete}")
     t.finish()
     return section
 
@@ -359,6 +368,7 @@ def _stats(t: Table) -> StatsConfig:
     section = StatsConfig(
         metrics_host=t.text("metrics_host", "127.0.0.1"),
         metrics_port=t.integer("metrics_port", 9464, lo=PORT_LO, hi=PORT_HI),
+        short_abandon_s=t.number("short_abandon_s", 5.0, lo=0.0),
     )
     t.finish()
     return section

@@ -115,6 +115,9 @@ class MediaConfig:
     recording_format: str = "flac"
     recordings_dir: Path = Path("var/recordings")
     min_free_mb: int = 1024  # refuse to start recordings below this free disk space
+    rtp_host: str = ""  # address RTP binds and SDP advertises; "" = the SIP listen host
+    archive_dir: Path = Path("var/recordings-archive")  # where retention moves old recordings
+    inband_dtmf: bool = True  # detect DTMF tones in the audio too (RFC 4733 always on)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +174,8 @@ class QueueConfig:
     service_level_s: float = 20.0  # answered within this counts toward service level
     announce_every_s: float = 30.0  # position announcements; 0 disables
     moh: str = "default"  # music-on-hold prompt name
+    archive_after_days: int = 0  # recordings move to [media] archive_dir after this; 0 never
+    delete_after_days: int = 0  # recordings are deleted after this; 0 never
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,6 +221,7 @@ class SupervisionConfig:
 class StatsConfig:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    short_abandon_s: float = 5.0  # callers hanging up sooner are not counted as abandoned
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,1 @@
+"""Statistics: reporting projection, metric definitions, live figures, OpenMetrics, live view."""
