@@ -22,6 +22,8 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("actors.queue", "QUEUE_MESSAGES"),
     ("actors.matcher", "MATCHER_MESSAGES"),
     ("stats.messages", "STATS_MESSAGES"),
+    ("telephony.messages", "TELEPHONY_MESSAGES"),
+    ("actors.call.messages", "CALL_MESSAGES"),
 )
 
 

@@ -113,7 +113,10 @@ class Center:
         # their call actor without a hop.
         telephony = ProcessPlan(id="telephony", start="telephony.service:main",
                                 index=len(base) + len(media), kinds=TELEPHONY_KINDS)
-        return (*base, *media, telephony)
+        # Reporting projector, live figures (topic ``stats``) and the OpenMetrics endpoint.
+        stats = ProcessPlan(id="stats", start="stats.service:main",
+                            index=len(base) + len(media) + 1, kinds=())
+        return (*base, *media, telephony, stats)
 
     def actor_kinds(self) -> tuple[str, ...]:
         return tuple(_behaviour_factories())

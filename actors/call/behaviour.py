@@ -16,7 +16,6 @@ from typing import Any
 
 from actors.call.ending import leg_ended, maybe_done
 from actors.call.indialog import on_failure, on_reinvite_response, on_request
-from actors.call.legs import parse_request, parse_response
 from actors.call.messages import (
     CallState,
     Leg,
@@ -32,7 +31,6 @@ from actors.call.turn import CallSettings, Turn
 from actors.effects import Effect
 from bus.message import Message
 from sip.builders import make_response
-from sip.serializer import serialize
 from telephony.messages import (
     SIP_PORT,
     CancelReceived,
@@ -57,11 +55,11 @@ def _find_leg(t: Turn, call_id: str, name: str) -> Leg | None:
 def _stray(t: Turn, msg: SipEvent) -> None:
     """An event for a leg this call does not have: answer requests 481 (RFC 3261 §12.2.2)."""
     if isinstance(msg, SipRequestIn) and msg.tx is not None:
-        request = parse_request(msg.request)
+        request = t.request(msg.request)
         if request.method != "ACK":
             data = make_response(request, 481)
             t.tell(SIP_PORT, SendResponse(call_id=msg.call_id, leg=msg.leg, tx=msg.tx,
-                                          response=serialize(data)))
+                                          response=t.dump(data)))
 
 
 def _on_sip(t: Turn, msg: SipEvent) -> None:
@@ -85,7 +83,7 @@ def _on_sip(t: Turn, msg: SipEvent) -> None:
 
 
 def _on_response(t: Turn, leg: Leg, msg: SipResponseIn) -> None:
-    resp = parse_response(msg.response)
+    resp = t.response(msg.response)
     method = resp.cseq.method
     if method == "INVITE":
         if leg.role == "uac" and msg.tx == leg.tx:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from actors.agent.messages import CallEnded as AgentCallEnded
-from actors.call.legs import cancel_for, in_dialog, parse_request, response
+from actors.call.legs import cancel_for, in_dialog, response
 from actors.call.messages import CallEnded, Leg, MovedLegEnded
 from actors.call.turn import Turn
 
@@ -23,7 +23,7 @@ def hang_up(t: Turn, leg: Leg, *, status: int = 487) -> Leg:
     if leg.status in ("ended", "ending", "cancelling"):
         return leg
     if leg.role == "uas" and leg.status in ("trying", "early"):
-        t.respond(leg, leg.tx, response(parse_request(leg.invite), status, leg=leg,
+        t.respond(leg, leg.tx, response(t.request(leg.invite), status, leg=leg,
                                         local=t.local))
         return t.put(replace(leg, status="ended", final_status=status))
     if leg.role == "uac" and leg.status in ("trying", "early"):
@@ -33,7 +33,7 @@ def hang_up(t: Turn, leg: Leg, *, status: int = 487) -> Leg:
         if not leg.provisional:
             # §9.1: a CANCEL may only follow a provisional response
             return t.put(replace(leg, cancel_pending=True, status="cancelling"))
-        t.send(leg, cancel_for(leg), leg.peer)
+        t.send(leg, cancel_for(t.request(leg.invite)), leg.peer)
         return t.put(replace(leg, status="cancelling"))
     leg, bye = in_dialog(leg, "BYE", local=t.local, call_id=t.call_id, n=t.next_n())
     t.send(leg, bye)

@@ -17,7 +17,6 @@ from actors.call.legs import (
     ack_for,
     dialog_of,
     in_dialog,
-    parse_request,
     response,
     sdp_of,
     with_dialog,
@@ -29,7 +28,6 @@ from sip.errors import SdpError
 from sip.message import Request, Response
 from sip.offer_answer import is_hold
 from sip.sdp import parse_sdp
-from sip.serializer import serialize
 from telephony.messages import SipFailure, SipRequestIn
 
 ANSWERED_HERE = frozenset({"OPTIONS", "INFO", "NOTIFY", "UPDATE"})
@@ -42,7 +40,7 @@ def answer(t: Turn, leg: Leg, tx: str, request: Request, status: int, *, body: b
 
 
 def on_request(t: Turn, leg: Leg, msg: SipRequestIn) -> None:
-    request = parse_request(msg.request)
+    request = t.request(msg.request)
     if request.method == "ACK":
         on_ack(t, leg, request)
         return
@@ -127,7 +125,7 @@ def on_reinvite(t: Turn, leg: Leg, tx: str, request: Request) -> None:
     t.put(partner)
     t.send(partner, reinvite)
     t.update(relay=OfferRelay(source=leg.name, target=partner.name, tx=tx,
-                              request=serialize(request)))
+                              request=t.dump(request)))
 
 
 def _close_remote_invite(t: Turn, leg: Leg, request: Request, status: int) -> None:
@@ -159,12 +157,12 @@ def on_reinvite_response(t: Turn, leg: Leg, resp: Response) -> None:
     body = sdp_of(resp)
     if relay.source:
         source = t.leg(relay.source)
-        offered = bool(sdp_of(parse_request(relay.request)))
+        offered = bool(sdp_of(t.request(relay.request)))
         if offered:
             t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
         else:
             t.put(replace(leg, ack_deferred=True))
-        original = parse_request(relay.request)
+        original = t.request(relay.request)
         ok = response(original, 200, leg=source, local=t.local, body=body)
         t.respond(source, relay.tx, ok)
         dialog = dialog_of(source)
@@ -181,7 +179,7 @@ def _relay_failed(t: Turn, relay: OfferRelay, status: int) -> None:
     t.update(relay=None)
     if relay.source:
         source = t.leg(relay.source)
-        original = parse_request(relay.request)
+        original = t.request(relay.request)
         failure = response(original, status if status < 700 else 500, leg=source, local=t.local)
         t.respond(source, relay.tx, failure)
         dialog = dialog_of(source)
@@ -204,7 +202,7 @@ def on_failure(t: Turn, leg: Leg, msg: SipFailure) -> None:
         return
     if msg.method == "INVITE" and msg.tx == leg.tx and leg.role == "uac":
         if leg.status in ("trying", "early", "cancelling"):
-            on_invite_response(t, leg, _timeout_response(leg))
+            on_invite_response(t, leg, _timeout_response(t, leg))
         return
     if msg.method == "INVITE":
         relay = t.s.relay
@@ -216,6 +214,6 @@ def on_failure(t: Turn, leg: Leg, msg: SipFailure) -> None:
         maybe_done(t)
 
 
-def _timeout_response(leg: Leg) -> Response:
+def _timeout_response(t: Turn, leg: Leg) -> Response:
     """A 408 as if the peer had sent it (§8.1.3.1: a timeout is treated as 408)."""
-    return make_response(parse_request(leg.invite), 408)
+    return make_response(t.request(leg.invite), 408)

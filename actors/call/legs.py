@@ -15,7 +15,6 @@ from sip.dialog import Dialog
 from sip.fields import CSeq
 from sip.headers import HeaderField, Headers
 from sip.message import Request, Response
-from sip.parser import parse_datagram
 from sip.uri import SipUri, parse_uri
 from telephony.ids import leg_branch, leg_tag, sip_call_id
 from telephony.messages import Peer
@@ -26,7 +25,7 @@ SDP = "application/sdp"
 
 
 class CallProtocolError(ValueError):
-    """What the port handed the call actor is not the SIP message it claims to be."""
+    """A leg lacks what a SIP step needs (e.g. a dialog before any response created it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,20 +36,6 @@ class LocalSip:
     port: int
     domain: str
     user_agent: str = "Contactor"
-
-
-def parse_request(data: bytes) -> Request:
-    message = parse_datagram(data)
-    if not isinstance(message, Request):
-        raise CallProtocolError("expected a SIP request, got a response")
-    return message
-
-
-def parse_response(data: bytes) -> Response:
-    message = parse_datagram(data)
-    if not isinstance(message, Response):
-        raise CallProtocolError("expected a SIP response, got a request")
-    return message
 
 
 def sdp_of(message: Request | Response) -> bytes:
@@ -181,8 +166,8 @@ def ack_for(leg: Leg, *, local: LocalSip, call_id: str, n: int, body: bytes = b"
     return dialog.create_ack(via=via, body=body, content_type=SDP if body else None)
 
 
-def cancel_for(leg: Leg) -> Request:
-    return build_cancel(parse_request(leg.invite))
+def cancel_for(invite: Request) -> Request:
+    return build_cancel(invite)
 
 
 def peer_for_uri(uri_text: str) -> Peer | None:

@@ -20,7 +20,6 @@ from actors.call.legs import (
     dialog_of,
     dialog_record,
     new_invite,
-    parse_request,
     response,
     sdp_of,
     with_dialog,
@@ -30,7 +29,6 @@ from actors.call.turn import Turn
 from sip.builders import reason_phrase
 from sip.dialog import Dialog
 from sip.message import Response
-from sip.serializer import serialize
 from sip.transaction_layer import client_key
 from telephony.ids import leg_tag
 from telephony.messages import (
@@ -70,7 +68,7 @@ def failure_for_caller(status: int) -> tuple[int, str]:
 def on_invite(t: Turn, msg: InviteReceived) -> None:
     if t.s.phase != "idle":
         return  # a second INVITE for this call id: the port never routes one here
-    request = parse_request(msg.request)
+    request = t.request(msg.request)
     local_contact = contact_uri(t.local, msg.peer.transport)
     dialog = Dialog.from_uas(request, local_tag=leg_tag(t.call_id, "a"),
                              local_contact=local_contact)
@@ -132,7 +130,10 @@ def on_located(t: Turn, msg: Located) -> None:
         on_leg_failed(t, t.leg(leg.name), 480, cause="not_registered")
         return
     best = msg.contacts[0]
-    call_out(t, leg, request_uri=best.uri, to_uri=msg.aor, peer=best.peer, body=None)
+    transfer = t.s.transfer
+    # A transfer target gets no offer: it makes one, which the leg that stays answers.
+    body = b"" if transfer is not None and transfer.new_leg == leg.name else None
+    call_out(t, leg, request_uri=best.uri, to_uri=msg.aor, peer=best.peer, body=body)
 
 
 def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
@@ -142,12 +143,12 @@ def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
     offer = (caller.sdp if caller is not None else b"") if body is None else body
     max_forwards = 70
     if caller is not None and caller.invite:
-        received = parse_request(caller.invite).max_forwards
+        received = t.request(caller.invite).max_forwards
         max_forwards = 70 if received is None else max(received - 1, 0)
     request = new_invite(local=t.local, call_id=t.call_id, leg=leg.name, n=t.next_n(),
                          request_uri=request_uri, to_uri=to_uri, caller=t.s.caller,
                          transport=peer.transport, body=offer, max_forwards=max_forwards)
-    leg = t.put(replace(leg, invite=serialize(request), tx=client_key(request), peer=peer,
+    leg = t.put(replace(leg, invite=t.dump(request), tx=client_key(request), peer=peer,
                         status="trying"))
     t.send(leg, request, peer)
     t.timer(f"ring:{leg.name}", t.settings.ring_timeout_s, NoAnswer(leg=leg.name))
@@ -163,6 +164,9 @@ def on_invite_response(t: Turn, leg: Leg, resp: Response) -> None:
     if resp.status < 200:
         _provisional(t, leg, resp)
     elif resp.status < 300:
+        if leg.status in ("confirmed", "ending") and leg.dialog is not None \
+                and leg.dialog.remote_tag == resp.to.tag:
+            return  # a retransmission: its ACK is cached in the port, or held on purpose
         _answered(t, leg, resp)
     else:
         _failed(t, leg, resp.status)
@@ -171,7 +175,7 @@ def on_invite_response(t: Turn, leg: Leg, resp: Response) -> None:
 def _early_dialog(t: Turn, leg: Leg, resp: Response) -> Leg:
     if leg.dialog is not None or resp.to.tag is None:
         return leg
-    invite = parse_request(leg.invite)
+    invite = t.request(leg.invite)
     dialog = Dialog.from_uac(invite, resp, local_contact=contact_uri(t.local, leg.peer.transport
                                                                      if leg.peer else "UDP"))
     return with_dialog(leg, dialog, status="early")
@@ -183,7 +187,7 @@ def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
     sdp = sdp_of(resp)
     leg = t.put(replace(leg, provisional=True, sdp=sdp or leg.sdp))
     if leg.cancel_pending:
-        t.send(leg, cancel_for(leg), leg.peer)
+        t.send(leg, cancel_for(t.request(leg.invite)), leg.peer)
         t.put(replace(leg, cancel_pending=False))
         return
     if leg.status == "cancelling" or t.s.phase != "ringing":
@@ -197,7 +201,7 @@ def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
         body = sdp if sdp else b""
         if status == 183 and not body:
             status = 180
-        t.respond(caller, caller.tx, response(parse_request(caller.invite), status, leg=caller,
+        t.respond(caller, caller.tx, response(t.request(caller.invite), status, leg=caller,
                                               local=t.local, body=body))
         t.put(replace(caller, status="early"))
     if first:
@@ -209,7 +213,7 @@ def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
 
 def _confirm(t: Turn, leg: Leg, resp: Response) -> Leg:
     """Our dialog with ``leg`` after its 2xx (a forked 2xx with a new tag replaces it)."""
-    invite = parse_request(leg.invite)
+    invite = t.request(leg.invite)
     if leg.dialog is None or leg.dialog.remote_tag != resp.to.tag:
         transport = leg.peer.transport if leg.peer else "UDP"
         dialog = Dialog.from_uac(invite, resp, local_contact=contact_uri(t.local, transport))
@@ -247,10 +251,10 @@ def _answered(t: Turn, leg: Leg, resp: Response) -> None:
         # The caller made no offer: ours came in this 2xx; its answer arrives in the
         # caller's ACK and goes to ``leg`` in ours (RFC 3264 §5, delayed offer).
         leg = t.put(replace(leg, ack_deferred=True))
-    ok = response(parse_request(caller.invite), 200, leg=caller, local=t.local, body=leg.sdp)
+    ok = response(t.request(caller.invite), 200, leg=caller, local=t.local, body=leg.sdp)
     t.respond(caller, caller.tx, ok)
     dialog = dialog_of(caller)
-    dialog.response_sent(parse_request(caller.invite), ok)
+    dialog.response_sent(t.request(caller.invite), ok)
     t.put(with_dialog(caller, dialog, status="confirmed"))
     t.update(bridge=("a", leg.name), answered_at=t.now)
     t.go("answer")

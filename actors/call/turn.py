@@ -7,7 +7,7 @@ into ``(state, effects)`` at the end - but the SIP logic reads as steps ("answer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from actors.call.legs import LocalSip
@@ -17,8 +17,8 @@ from actors.effects import CancelTimer, Effect, Journal, Publish, Send, StartTim
 from bus.message import Message
 from conf.schema import Config
 from sip.message import Request, Response
-from sip.serializer import serialize
 from telephony.messages import SIP_PORT, Peer, SendRequest, SendResponse
+from telephony.wire import Wire
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,16 +33,28 @@ class CallSettings:
     ring_timeout_s: float = 60.0
     #: a transferor that does not hang up after a successful transfer is released after this
     linger_s: float = 5.0
+    #: parsed messages by their bytes, shared with the SIP port (a memo: never changes results)
+    wire: Wire = field(default_factory=Wire, compare=False)
 
 
 class Turn:
-    __slots__ = ("effects", "now", "s", "settings")
+    __slots__ = ("_changes", "_state", "effects", "now", "settings")
 
     def __init__(self, settings: CallSettings, state: CallState, now: float) -> None:
         self.settings = settings
-        self.s = state
+        self._state = state
+        # Field changes not yet folded into a new record: one ``replace`` per read, not per
+        # write (a call's turn changes several fields before it looks at them again).
+        self._changes: dict[str, Any] = {}
         self.now = now
         self.effects: list[Effect] = []
+
+    @property
+    def s(self) -> CallState:
+        if self._changes:
+            self._state = replace(self._state, **self._changes)
+            self._changes = {}
+        return self._state
 
     @property
     def call_id(self) -> str:
@@ -57,20 +69,32 @@ class Turn:
     def leg(self, name: str) -> Leg:
         return self.s.legs[name]
 
+    def _get(self, name: str) -> Any:
+        return self._changes[name] if name in self._changes else getattr(self._state, name)
+
     def put(self, leg: Leg) -> Leg:
-        self.s = replace(self.s, legs={**self.s.legs, leg.name: leg})
+        self._changes["legs"] = {**self._get("legs"), leg.name: leg}
         return leg
 
     def update(self, **changes: Any) -> None:
-        self.s = replace(self.s, **changes)
+        self._changes.update(changes)
 
     def go(self, event: CallEvent) -> None:
-        self.s = replace(self.s, phase=advance(self.s.phase, event))
+        self._changes["phase"] = advance(self._get("phase"), event)
 
     def next_n(self) -> int:
-        n = self.s.seq + 1
-        self.s = replace(self.s, seq=n)
+        n: int = self._get("seq") + 1
+        self._changes["seq"] = n
         return n
+
+    def request(self, data: bytes) -> Request:
+        return self.settings.wire.request(data)
+
+    def response(self, data: bytes) -> Response:
+        return self.settings.wire.response(data)
+
+    def dump(self, message: Request | Response) -> bytes:
+        return self.settings.wire.dump(message)
 
     def partner(self, name: str) -> Leg | None:
         """The leg ``name`` talks to, if it is bridged."""
@@ -89,13 +113,13 @@ class Turn:
     # effects
 
     def send(self, leg: Leg, request: Request, peer: Peer | None = None) -> None:
-        msg = SendRequest(call_id=self.call_id, leg=leg.name, request=serialize(request),
+        msg = SendRequest(call_id=self.call_id, leg=leg.name, request=self.dump(request),
                           peer=peer)
         self.effects.append(Send(to=SIP_PORT, msg=msg))
 
     def respond(self, leg: Leg, tx: str, response: Response) -> None:
         msg = SendResponse(call_id=self.call_id, leg=leg.name, tx=tx,
-                           response=serialize(response))
+                           response=self.dump(response))
         self.effects.append(Send(to=SIP_PORT, msg=msg))
 
     def tell(self, to: str, msg: Message) -> None:

@@ -1,0 +1,203 @@
+"""The ``telephony`` service: the SIP listener, the registrar and the call actors, one process.
+
+Tree args (all optional):
+
+* ``media``: ``"relay"`` passes SDP through end to end (RTP flows between the phones);
+  ``"anchored"`` is the seam for media anchored in the media pool (``OpenMedia`` through the
+  port, SDP from the endpoints): not wired into the call actor yet, so it is refused at
+  start; ``"auto"`` (default) is relay until it is;
+* ``keepalive_s``: seconds between OPTIONS pings of each registered contact (default 30);
+* ``ring_timeout_s``: how long an outgoing leg may ring (default 60).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from actors.call.behaviour import CallBehaviour
+from actors.call.legs import LocalSip
+from actors.call.messages import MediaMode
+from actors.call.turn import CallSettings
+from actors.node import Node
+from actors.persistence import StoreJournal, StoreSnapshots
+from actors.probe import Probe
+from bus.catalogue import default_codec
+from bus.codec import Codec
+from bus.message import Message
+from bus.system import HostInfo, RegisterHost
+from conf.schema import Config
+from sip.digest import DigestServer
+from supervision.composition import Center
+from supervision.service import ServiceContext
+from telephony.bindings import BindingStore
+from telephony.ids import new_call_id
+from telephony.messages import SIP_PORT
+from telephony.port import Softswitch
+from telephony.registrar import Registrar
+from telephony.stack import SipStack
+
+#: MD5 first: many desk phones (and SIPp) answer only the first challenge and know only MD5;
+#: RFC 8760 clients that prefer SHA-256 still find it offered.
+DIGEST_ALGORITHMS = ("MD5", "SHA-256")
+SNAPSHOT_EVERY_S = 0.05
+STATS_EVERY_S = 0.5
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+class CallSnapshots:
+    """The store's snapshots, minus a database round trip per new call.
+
+    A call id the listener has just drawn (64 random bits) cannot have a snapshot, so its
+    activation needs no lookup; every other address (a call reactivated after a restart)
+    is looked up as usual."""
+
+    def __init__(self, inner: StoreSnapshots) -> None:
+        self.inner = inner
+        self._fresh: set[str] = set()
+
+    def fresh(self, call_id: str) -> str:
+        self._fresh.add(f"call/{call_id}")
+        return call_id
+
+    async def load(self, address: str) -> tuple[Message | None, int] | None:
+        if address in self._fresh:
+            self._fresh.discard(address)
+            return None
+        return await self.inner.load(address)
+
+    def save(self, address: str, state: Message, actor_seq: int) -> None:
+        self.inner.save(address, state, actor_seq)
+
+    def delete(self, address: str, actor_seq: int) -> None:
+        self.inner.delete(address, actor_seq)
+
+
+def telephony_codec() -> Codec:
+    """The bus catalogue (it includes this room's SIP port contract and call records)."""
+    return default_codec()
+
+
+def sip_secret(data_dir: Path) -> bytes:
+    """The digest nonce secret (``<data>/run/sip-secret``, 0600): a restarted listener still
+    accepts the nonces it issued."""
+    path = data_dir / "run" / "sip-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        secret = os.urandom(32)
+        f.write(secret)
+    return secret
+
+
+def local_sip(config: Config) -> LocalSip:
+    listen = config.sip.listen
+    host = config.sip.domain if listen.host in _WILDCARDS else listen.host
+    return LocalSip(host=host, port=listen.port, domain=config.sip.domain)
+
+
+def media_mode(choice: str) -> MediaMode:
+    if choice in ("auto", "relay"):
+        return "relay"
+    if choice == "anchored":
+        raise ValueError("telephony arg media = anchored: the call actor does not anchor "
+                         "media in the media pool yet; use relay (or auto)")
+    raise ValueError(f"telephony arg media must be auto, relay or anchored; got {choice!r}")
+
+
+def call_behaviour(center: Center, args: dict[str, Any] | None = None) -> CallBehaviour:
+    """The ``call`` kind's behaviour for ``center`` (composition root factory)."""
+    args = args or {}
+    settings = CallSettings(
+        config=center.config, local=local_sip(center.config),
+        media=media_mode(str(args.get("media", "auto"))),
+        ring_timeout_s=float(args.get("ring_timeout_s", 60.0)),
+    )
+    return CallBehaviour(settings)
+
+
+def _tls(config: Config) -> tuple[str, int, ssl.SSLContext] | None:
+    sip = config.sip
+    if "tls" not in sip.transports or sip.tls_cert is None or sip.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sip.tls_cert, sip.tls_key)
+    listen = sip.tls_listen or sip.listen
+    return listen.host, listen.port, context
+
+
+async def main(ctx: ServiceContext) -> None:
+    center = Center.load(ctx.config_path, ctx.data_dir)
+    center.topology.prepare()
+    config = center.config
+    plan = center.process(ctx.name)
+    args = {**plan.args, **ctx.args}
+    behaviour = call_behaviour(center, args)
+    codec = telephony_codec()
+    loop = asyncio.get_running_loop()
+    zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    async with center.open_store() as store:
+        bindings = BindingStore(store.pool)
+        digest = DigestServer(realm=config.sip.domain, secret=sip_secret(ctx.data_dir),
+                              algorithms=DIGEST_ALGORITHMS)
+        registrar = Registrar(digest=digest,
+                              passwords={a.extension: a.password for a in config.agents},
+                              keepalive_s=float(args.get("keepalive_s", 30.0)))
+        offset = time.time() - loop.time()
+        saved = await loop.run_in_executor(None, bindings.load, offset, time.time())
+        registrar.load(saved, loop.time())
+        snapshots = CallSnapshots(StoreSnapshots(store.writer, store.reader, codec))
+        node = Node(
+            host_id=plan.id, codec=codec, bind=center.endpoint(plan.id),
+            peers=center.endpoints(), placement=center.placement(),
+            behaviours=[Probe(plan.id), behaviour], clock=loop.time, ctx=zctx,
+            journal=StoreJournal(store.writer), snapshots=snapshots,
+            publish_to=center.topology.xsub,
+            dead_letters=center.dead_letter_log(plan.id, ctx.log),
+        )
+        local = behaviour.settings.local
+        stack = SipStack(config=config, registrar=registrar, digest=digest, log=ctx.log,
+                         advertised=(local.host, local.port), wire=behaviour.settings.wire,
+                         call_ids=lambda: snapshots.fresh(new_call_id()))
+        switch = Softswitch(host=node.host, stack=stack, log=ctx.log, bindings=bindings)
+        node.host.add_port(SIP_PORT, switch.on_envelope)
+        listen = config.sip.listen
+        bound = await switch.listen(listen.host, listen.port, config.sip.transports,
+                                    tls=_tls(config))
+        node.start()
+        node.host.tell("directory/core", RegisterHost(host=HostInfo(
+            host_id=plan.id, endpoint=node.endpoint, kinds=tuple(plan.kinds),
+            services=("sip",), pid=os.getpid())))
+        ctx.stats.update(sip_listen={k: f"{h}:{p}" for k, (h, p) in bound.items()},
+                         media=behaviour.settings.media)
+        ctx.ready()
+        ctx.log.info("telephony.ready", listen=ctx.stats["sip_listen"],
+                     media=behaviour.settings.media, bindings=len(registrar))
+        next_stats = 0.0
+        try:
+            while not ctx.stopping.is_set():
+                node.host.flush_snapshots()
+                now = loop.time()
+                if now >= next_stats:
+                    next_stats = now + STATS_EVERY_S
+                    ctx.stats.update(node.host.stats(), sip=dict(stack.counters),
+                                     bindings=len(registrar), transactions=len(stack.layer))
+                try:
+                    await asyncio.wait_for(ctx.stopping.wait(), SNAPSHOT_EVERY_S)
+                except TimeoutError:
+                    pass
+            node.host.flush_snapshots()
+            await store.writer.flush()
+        finally:
+            await switch.close()
+            node.close()
+            zctx.destroy(linger=0)
