@@ -59,6 +59,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                     f"(development and tests; default {DEFAULT_TREE})")
     up.add_argument("--timeout", type=float, default=READY_TIMEOUT_S, metavar="SECONDS",
                     help="give up if not every process runs after this long")
+    up.add_argument("--demo", action="store_true",
+                    help="after start, feed the center demo traffic: SIPp phones for every "
+                    "agent (registered, logged in, ready) and callers dialling the queues")
     up.add_argument("--log-level", default="info",
                     choices=("debug", "info", "warning", "error"))
     up.set_defaults(run=cmd_up)
@@ -137,9 +140,39 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"contactor: center ready in {time.monotonic() - started:.2f}s "
           f"({len(status.children)} processes, data {data})", flush=True)
     if args.detach:
+        if args.demo:
+            error("--demo runs in the foreground (the demo traffic stops with it)")
         return EXIT_OK
+    feeder = _start_demo(args, config) if args.demo else None
     print("contactor: running in the foreground; Ctrl-C stops it", flush=True)
-    return _watch(data, stop_requested, with_database=not args.no_database)
+    try:
+        return _watch(data, stop_requested, with_database=not args.no_database)
+    finally:
+        if feeder is not None:
+            feeder.stop()
+
+
+def _start_demo(args: argparse.Namespace, config: Any) -> Any:
+    """Demo traffic (``sim.demo``): phones, agent logins through the gateway, callers."""
+    from actors.agent.messages import Login, Ready
+    from cli.center_client import connect
+    from sim.demo import DemoFeeder
+
+    client = connect(args)
+
+    def login(agent: str, phone: str) -> None:
+        client.request(f"agent/{agent}", Login(phone_uri=phone))
+        client.request(f"agent/{agent}", Ready())
+
+    feeder = DemoFeeder(config=config, login=login,
+                        say=lambda text: print(f"contactor: {text}", flush=True))
+    try:
+        feeder.start()
+    except Exception as exc:
+        error(f"demo traffic did not start: {exc}")
+        feeder.stop()
+        return None
+    return feeder
 
 
 def build_tree(tree: str, config: Any, data: Path) -> SupervisorSpec:

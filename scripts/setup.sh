@@ -6,7 +6,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
 need_apt=()
-for pair in sipp:sip-tester baresip:baresip sox:sox espeak-ng:espeak-ng dot:graphviz tmux:tmux; do
+for pair in sipp:sip-tester baresip:baresip sox:sox espeak-ng:espeak-ng dot:graphviz tmux:tmux opusenc:opus-tools cc:gcc; do
   cmd="${pair%%:*}"; pkg="${pair##*:}"
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -100,23 +100,26 @@ class Center:
                         kinds=tuple(k for k in self.actor_kinds()
                                     if k != "directory" and k not in TELEPHONY_KINDS)),
         )
-        # Media workers serve the ``media`` port kind (no behaviour: ``media.service``);
-        # each owns the slice ``worker`` of ``workers`` of the RTP port range.
-        workers = self.config.media.workers
-        media = tuple(
-            ProcessPlan(id=f"media-{k + 1}", start="media.service:main",
-                        index=len(base) + k, kinds=("media",),
-                        args={"worker": k, "workers": workers})
-            for k in range(workers)
-        )
+        # Order matters under ``rest_for_one``: a child's crash restarts the ones after it.
         # The SIP listener, registrar and call actors share one process, so SIP events reach
         # their call actor without a hop.
         telephony = ProcessPlan(id="telephony", start="telephony.service:main",
-                                index=len(base) + len(media), kinds=TELEPHONY_KINDS)
-        # Reporting projector, live figures (topic ``stats``) and the OpenMetrics endpoint.
+                                index=len(base), kinds=TELEPHONY_KINDS)
+        # Media workers serve the ``media`` port kind (no behaviour: ``media.service``);
+        # each owns the slice ``worker`` of ``workers`` of the RTP port range. A worker's
+        # crash restarts only the workers after it and stats, never telephony.
+        workers = self.config.media.workers
+        media = tuple(
+            ProcessPlan(id=f"media-{k + 1}", start="media.service:main",
+                        index=len(base) + 1 + k, kinds=("media",),
+                        args={"worker": k, "workers": workers})
+            for k in range(workers)
+        )
+        # Reporting projector, live figures (topic ``stats``) and the OpenMetrics endpoint:
+        # last, so that its restart disturbs nothing else.
         stats = ProcessPlan(id="stats", start="stats.service:main",
-                            index=len(base) + len(media) + 1, kinds=())
-        return (*base, *media, telephony, stats)
+                            index=len(base) + 1 + len(media), kinds=())
+        return (*base, telephony, *media, stats)
 
     def actor_kinds(self) -> tuple[str, ...]:
         return tuple(_behaviour_factories())

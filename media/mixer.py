@@ -1,0 +1,98 @@
+"""The numpy work of one tick: decode every leg's frame, mix, encode, detect in-band DTMF.
+
+Rows are endpoint slots: row ``s`` of a ``(slots, 160)`` array is the 20 ms frame of the
+endpoint in slot ``s``. The worker keeps slots dense (lowest free first), so the arrays
+stay as small as the number of live endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from media.dtmf_inband import InbandDtmfDetector
+from media.g711 import (
+    ALAW_DECODE_TABLE,
+    ALAW_ENCODE_TABLE,
+    ALAW_SILENCE,
+    ULAW_DECODE_TABLE,
+    ULAW_ENCODE_TABLE,
+    ULAW_SILENCE,
+    alaw_encode,
+    ulaw_encode,
+)
+from media.session import FRAME_SAMPLES
+
+PcmFrames = npt.NDArray[np.int16]
+CodeFrames = npt.NDArray[np.uint8]
+
+#: decode table indexed by ``law * 256 + code`` (law 0 µ-law, 1 A-law)
+DECODE = np.concatenate([ULAW_DECODE_TABLE, ALAW_DECODE_TABLE])
+#: one silent frame per law, as bytes
+SILENCE = (bytes([ULAW_SILENCE]) * FRAME_SAMPLES, bytes([ALAW_SILENCE]) * FRAME_SAMPLES)
+#: ``bytes.translate`` tables for relaying between legs that speak different laws
+ULAW_TO_ALAW = ALAW_ENCODE_TABLE.take(ULAW_DECODE_TABLE.view(np.uint16)).tobytes()
+ALAW_TO_ULAW = ULAW_ENCODE_TABLE.take(ALAW_DECODE_TABLE.view(np.uint16)).tobytes()
+TRANSCODE = {(0, 1): ULAW_TO_ALAW, (1, 0): ALAW_TO_ULAW}
+
+
+def decode_frames(codes: CodeFrames, laws: npt.NDArray[np.intp]) -> PcmFrames:
+    """(n, 160) codes plus each row's law to (n, 160) int16 PCM, in one table lookup."""
+    decoded: PcmFrames = DECODE.take(codes.astype(np.intp) + (laws * 256)[:, None])
+    return decoded
+
+
+def encode_frame(pcm: PcmFrames, law: int) -> bytes:
+    return (alaw_encode(pcm) if law else ulaw_encode(pcm)).tobytes()
+
+
+def mix_frames(pcm: PcmFrames, sources: Sequence[Sequence[int]]) -> PcmFrames:
+    """Row ``i`` of the result is the clipped sum of ``pcm[s]`` for ``s`` in ``sources[i]``."""
+    if not sources:
+        return np.zeros((0, pcm.shape[1]), dtype=np.int16)
+    width = max(len(s) for s in sources)
+    silent = len(pcm)  # index of an extra all-zero row pads short source lists
+    index = np.full((len(sources), width), silent, dtype=np.intp)
+    for i, rows in enumerate(sources):
+        index[i, : len(rows)] = rows
+    padded = np.concatenate([pcm, np.zeros((1, pcm.shape[1]), dtype=np.int16)])
+    total = padded[index].astype(np.int32).sum(axis=1)
+    mixed: PcmFrames = np.clip(total, -32768, 32767).astype(np.int16)
+    return mixed
+
+
+class DtmfBank:
+    """In-band DTMF detectors for a growing number of slots, in blocks of ``block`` slots.
+
+    ``InbandDtmfDetector`` has a fixed session count and costs in proportion to it; blocks
+    let a worker pay only for the slots in use, and slots are reused lowest first. A block
+    has a fixed cost of about 0.3 ms per tick whatever its size, so blocks are large
+    (measured per tick for 500 legs: 6.3 ms in blocks of 32, 1.8 ms in blocks of 256).
+    """
+
+    def __init__(self, block: int = 256) -> None:
+        self.block = block
+        self._detectors: list[InbandDtmfDetector] = []
+
+    def reset(self, slot: int) -> None:
+        b, row = divmod(slot, self.block)
+        if b < len(self._detectors):
+            self._detectors[b].reset(row)
+
+    def process(self, pcm: PcmFrames) -> list[tuple[int, str]]:
+        """Feed one frame per slot (rows ``0..n``); returns (slot, digit) detections."""
+        found: list[tuple[int, str]] = []
+        rows = len(pcm)
+        for b in range(-(-rows // self.block)):
+            while b >= len(self._detectors):
+                self._detectors.append(InbandDtmfDetector(self.block))
+            part = pcm[b * self.block : (b + 1) * self.block]
+            if len(part) < self.block:
+                part = np.concatenate(
+                    [part, np.zeros((self.block - len(part), FRAME_SAMPLES), dtype=np.int16)]
+                )
+            for hit in self._detectors[b].process(part):
+                found.append((b * self.block + hit.session, hit.digit))
+        return found

@@ -1,0 +1,579 @@
+"""A media worker: many RTP endpoints on one event loop, one 20 ms tick for all of them.
+
+Receive: every endpoint socket is registered in one ``epoll``, drained every 2 ms (one
+datagram per ready socket per round): one wake-up serves every leg that has a packet.
+Measured on loopback, 1000 sockets at 50 kpps, one recv per ready socket costs 4.1 µs per
+packet against 6.2 µs for a reader per socket draining until EAGAIN; polling every 2 ms
+rather than waking per readable socket costs the same CPU per call but adds at most 2 ms
+of delay, and keeps that delay bounded when the machine is busy (bench: added jitter p99
+7 ms against 55 ms at 400 calls under foreign load). ``poll_interval=None`` wakes per
+packet instead. Relayed packets leave at once with the far leg's sequence number,
+timestamp and SSRC; a relay that waited for the tick would add up to 20 ms of jitter. The
+received frames of every leg also queue for the tick, which takes 160 samples per leg to
+record, mix and detect in-band DTMF for all legs in a few numpy operations. Prompts and
+mixes leave on the tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import select
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bus.message import Message
+from media.batches import FrameQueue, Rows
+from media.blas import single_threaded_blas
+from media.diskguard import DiskGuard
+from media.messages import (
+    Direction,
+    DtmfDetected,
+    JoinMode,
+    MediaAlarm,
+    PlayDone,
+)
+from media.mixer import TRANSCODE, DtmfBank, encode_frame, mix_frames
+from media.ports import PortPool
+from media.recorder import FinishedRecording
+from media.recordings import ActiveRecording, Recordings, RecordingSink
+from media.rtp import RtpError, parse_rtp
+from media.session import (
+    CLOCK_RATE,
+    FRAME_S,
+    FRAME_SAMPLES,
+    PCMA,
+    PCMU,
+    Endpoint,
+    MediaError,
+    Player,
+    frames_of,
+    mix_plan,
+)
+from media.telephone_event import (
+    DigitReceived,
+    TelephoneEventError,
+    TelephoneEventReceiver,
+    parse_telephone_event,
+)
+
+_HEADER = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII")
+DISK_CHECK_EVERY_TICKS = 10
+#: an in-band tone this soon after an RFC 4733 event on the same leg is the same key press
+INBAND_AFTER_RFC4733_S = 1.0
+DEFAULT_TE_PT = 101
+POLL_INTERVAL_S = 0.002
+MAX_CATCH_UP_TICKS = 2  # late by more: skip (silence in recordings) rather than burst
+#: legs of the center's own phones speak RFC 4733; in-band detection watches the others
+NO_INBAND_LEGS = frozenset({"agent", "supervisor"})
+
+EventSink = Callable[[str, Message], None]
+AlarmSink = Callable[[MediaAlarm], None]
+
+
+class DiskLow(MediaError):
+    """Recording refused: the disk guard is below its minimum."""
+
+
+@dataclass(slots=True)
+class WorkerCounters:
+    received: int = 0
+    relayed: int = 0
+    generated: int = 0
+    send_errors: int = 0
+    ticks: int = 0
+    late_ticks: int = 0
+    skipped_ticks: int = 0
+    tick_cpu_s: float = 0.0
+    tick_max_s: float = 0.0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class MediaWorker:
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        host: str,
+        ports: range,
+        recordings_dir: Path,
+        on_event: EventSink,
+        on_recording: RecordingSink,
+        on_alarm: AlarmSink = lambda alarm: None,
+        disk_guard: DiskGuard | None = None,
+        inband_dtmf: bool = True,
+        poll_interval: float | None = POLL_INTERVAL_S,
+        rng: random.Random | None = None,
+    ) -> None:
+        single_threaded_blas()
+        self.worker_id = worker_id
+        self.host = host
+        self.pool = PortPool(host, ports)
+        self.recordings_dir = recordings_dir
+        self.on_event = on_event
+        self.on_recording = on_recording
+        self.on_alarm = on_alarm
+        self.disk_guard = disk_guard
+        self.inband_dtmf = inband_dtmf
+        #: None: wake on every readable socket; else drain all sockets this often (seconds)
+        self.poll_interval = poll_interval
+        self._poll_handle: asyncio.TimerHandle | None = None
+        self.rng = rng or random.Random()
+        self.counters = WorkerCounters()
+        self.endpoints: dict[str, Endpoint] = {}
+        self._recs = Recordings(recordings_dir, worker_id=worker_id, on_recording=on_recording)
+        self._by_fd: dict[int, Endpoint] = {}
+        self._slots: list[Endpoint | None] = []
+        self._rows = Rows()
+        self._frames = FrameQueue()
+        self._dtmf_rows = Rows()
+        self._dtmf_slots = np.zeros(0, dtype=np.intp)  # slot watched by each detector row
+        self._dtmf_owner: list[Endpoint | None] = []
+        self._playing: set[Endpoint] = set()
+        self._mixing: set[Endpoint] = set()
+        self._dtmf_pending: set[Endpoint] = set()
+        self._encoded: dict[tuple[str, int], bytes] = {}
+        self._dtmf = DtmfBank()
+        self._epoll = select.epoll()
+        self._next_id = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._next_tick = 0.0
+        self._clock: Callable[[], float] = time.monotonic
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._clock = loop.time
+        if self.poll_interval is None:
+            loop.add_reader(self._epoll.fileno(), self._readable)
+        else:
+            self._poll_handle = loop.call_later(self.poll_interval, self._on_poll)
+        self._next_tick = loop.time() + FRAME_S
+        self._tick_handle = loop.call_at(self._next_tick, self._on_tick)
+        self._recs.start(loop)
+        if self.disk_guard is not None:
+            self._check_disk()
+
+    def close(self) -> list[FinishedRecording]:
+        """Stop the tick, finish every recording (returned), close every socket."""
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
+        self._recs.stop_writer()  # queued writes finish; the rest closes here, in order
+        finished = [self._recs.finish(call_id, self.counters.ticks)
+                    for call_id in list(self._recs.active)]
+        for endpoint_id in list(self.endpoints):
+            self.close_endpoint(endpoint_id)
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+        elif self._loop is not None:
+            self._loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
+        return [f for f in finished if f is not None]
+
+    # ------------------------------------------------------------------ requests
+
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        try:
+            return self.endpoints[endpoint_id]
+        except KeyError:
+            raise MediaError(f"no endpoint {endpoint_id!r} on media worker "
+                             f"{self.worker_id}") from None
+
+    def open(self, call_id: str, leg: str, codecs: tuple[str, ...] = ("PCMU", "PCMA")) -> Endpoint:
+        sock, port = self.pool.bind()
+        slot = self._rows.take()
+        if slot == len(self._slots):
+            self._slots.append(None)
+        self._next_id += 1
+        endpoint = Endpoint(
+            id=f"{self.worker_id}.{self._next_id}", call_id=call_id, leg=leg, port=port,
+            slot=slot, codecs=codecs, rng=self.rng,
+        )
+        endpoint.sock = sock
+        endpoint.fd = sock.fileno()
+        endpoint.te_pt = DEFAULT_TE_PT
+        endpoint.events = TelephoneEventReceiver()
+        endpoint.law = 1 if codecs and codecs[0] == "PCMA" else 0
+        self._slots[slot] = endpoint
+        self._frames.set_law(slot, endpoint.law, len(self._slots))
+        if self.inband_dtmf and leg not in NO_INBAND_LEGS:
+            self._watch_dtmf(endpoint)
+        self.endpoints[endpoint.id] = endpoint
+        self._by_fd[endpoint.fd] = endpoint
+        self._epoll.register(endpoint.fd, select.EPOLLIN)
+        return endpoint
+
+    def set_remote(
+        self, endpoint_id: str, *, host: str, port: int, payload_type: int,
+        telephone_event_pt: int | None = DEFAULT_TE_PT, direction: Direction = "sendrecv",
+    ) -> None:
+        endpoint = self.endpoint(endpoint_id)
+        if endpoint.law != (1 if payload_type == PCMA else 0):
+            endpoint.inbound.clear()  # queued codes were in the other law
+        endpoint.set_remote(host, port, payload_type, telephone_event_pt, direction)
+        self._frames.set_law(endpoint.slot, endpoint.law, len(self._slots))
+        if endpoint.player is not None:  # re-encode what is playing for the new codec
+            player = endpoint.player
+            codes = self._encoded.get((player.prompt, endpoint.law))
+            if codes is not None:
+                player.codes = codes
+
+    def bridge(self, a: str, b: str) -> None:
+        ea, eb = self.endpoint(a), self.endpoint(b)
+        if ea is eb:
+            raise MediaError(f"cannot bridge endpoint {a!r} to itself")
+        for e in (ea, eb):
+            if e.peer is not None and e.peer not in (ea, eb):
+                e.peer.peer = None
+        ea.peer, eb.peer = eb, ea
+
+    def unbridge(self, a: str, b: str) -> None:
+        ea, eb = self.endpoint(a), self.endpoint(b)
+        if ea.peer is eb:
+            ea.peer = None
+        if eb.peer is ea:
+            eb.peer = None
+
+    def play(self, endpoint_id: str, prompt: str, samples: npt.NDArray[np.int16],
+             loop: bool = False) -> None:
+        endpoint = self.endpoint(endpoint_id)
+        key = (prompt, endpoint.law)
+        codes = self._encoded.get(key)
+        if codes is None:
+            codes = self._encoded[key] = encode_frame(frames_of(samples), endpoint.law)
+        previous = endpoint.player
+        endpoint.player = Player(prompt=prompt, codes=codes, loop=loop)
+        self._playing.add(endpoint)
+        if previous is not None:
+            self.on_event(endpoint.call_id, PlayDone(
+                call_id=endpoint.call_id, endpoint=endpoint.id, prompt=previous.prompt))
+
+    def stop_play(self, endpoint_id: str) -> None:
+        endpoint = self.endpoint(endpoint_id)
+        player = endpoint.player
+        endpoint.player = None
+        self._playing.discard(endpoint)
+        if player is not None:
+            self.on_event(endpoint.call_id, PlayDone(
+                call_id=endpoint.call_id, endpoint=endpoint.id, prompt=player.prompt))
+
+    def record(self, call_id: str, left: str, right: str, *, agent: str = "",
+               queue: str = "", now: float | None = None) -> Path:
+        el, er = self.endpoint(left), self.endpoint(right)
+        if call_id not in self._recs.active and self.disk_guard is not None and \
+                self.disk_guard.low:
+            raise DiskLow(f"recording of call {call_id} refused: disk below "
+                          f"{self.disk_guard.min_free >> 20} MB free")
+        return self._recs.record(call_id, el, er, agent=agent, queue=queue, now=now,
+                                 tick=self.counters.ticks)
+
+    @property
+    def recordings(self) -> dict[str, ActiveRecording]:
+        return self._recs.active
+
+    def pause_recording(self, call_id: str, paused: bool) -> None:
+        self._recs.pause(call_id, paused)
+
+    def join(self, call_id: str, *, supervisor: str, caller: str, agent: str,
+             mode: JoinMode) -> None:
+        es, ec, ea = self.endpoint(supervisor), self.endpoint(caller), self.endpoint(agent)
+        self._leave(es)
+        for endpoint, sources in mix_plan(mode, caller=ec, agent=ea, supervisor=es).items():
+            endpoint.mix_sources = sources
+            self._mixing.add(endpoint)
+        self._recs.set_extra(call_id, (es,) if mode != "listen" else ())
+
+    def _leave(self, supervisor: Endpoint) -> None:
+        """Undo a join: everyone mixing with ``supervisor`` goes back to plain relay."""
+        for endpoint in [e for e in self._mixing if e is supervisor or supervisor in
+                         e.mix_sources]:
+            endpoint.mix_sources = ()
+            self._mixing.discard(endpoint)
+        self._recs.forget_voice(supervisor)
+
+    def close_endpoint(self, endpoint_id: str) -> None:
+        endpoint = self.endpoints.pop(endpoint_id, None)
+        if endpoint is None:
+            return
+        self._recs.finish_touching(endpoint, self.counters.ticks)
+        self._leave(endpoint)
+        if endpoint.peer is not None and endpoint.peer.peer is endpoint:
+            endpoint.peer.peer = None
+        self._playing.discard(endpoint)
+        self._dtmf_pending.discard(endpoint)
+        self._by_fd.pop(endpoint.fd, None)
+        try:
+            self._epoll.unregister(endpoint.fd)
+        except (OSError, ValueError):
+            pass
+        endpoint.sock.close()  # type: ignore[attr-defined]
+        self.pool.release(endpoint.port)
+        self._unwatch_dtmf(endpoint)
+        self._frames.forget(endpoint.slot)
+        self._slots[endpoint.slot] = None
+        self._rows.give(endpoint.slot)
+        del self._slots[self._rows.size:]
+
+    def _watch_dtmf(self, endpoint: Endpoint) -> None:
+        row = self._dtmf_rows.take()
+        if row == len(self._dtmf_owner):
+            self._dtmf_owner.append(None)
+            self._dtmf_slots = np.concatenate([self._dtmf_slots, np.zeros(1, np.intp)])
+        self._dtmf_owner[row] = endpoint
+        self._dtmf_slots[row] = endpoint.slot
+        self._dtmf.reset(row)
+
+    def _unwatch_dtmf(self, endpoint: Endpoint) -> None:
+        for row, owner in enumerate(self._dtmf_owner):
+            if owner is endpoint:
+                self._dtmf_owner[row] = None
+                self._dtmf_slots[row] = 0
+                self._dtmf_rows.give(row)
+                size = self._dtmf_rows.size
+                del self._dtmf_owner[size:]
+                self._dtmf_slots = self._dtmf_slots[:size].copy()
+                return
+
+    def close_call(self, call_id: str) -> None:
+        for endpoint in [e for e in self.endpoints.values() if e.call_id == call_id]:
+            self.close_endpoint(endpoint.id)
+
+    # ------------------------------------------------------------------ receive path
+
+    def _on_poll(self) -> None:
+        assert self._loop is not None and self.poll_interval is not None
+        for _ in range(8):  # sockets holding several packets are drained in a few rounds
+            if not self._readable():
+                break
+        self._poll_handle = self._loop.call_later(self.poll_interval, self._on_poll)
+
+    def _readable(self) -> int:
+        """Take one datagram from every ready socket; returns how many were ready."""
+        now = self._clock()
+        by_fd = self._by_fd
+        receive = self._receive
+        ready = self._epoll.poll(0)
+        for fd, _ in ready:
+            endpoint = by_fd.get(fd)
+            if endpoint is None:
+                continue
+            try:
+                data = endpoint.sock.recv(2048)  # type: ignore[attr-defined]
+            except OSError:
+                continue
+            receive(endpoint, data, now)
+        return len(ready)
+
+    def _receive(self, endpoint: Endpoint, data: bytes, now: float) -> None:
+        if len(data) < 12 or not endpoint.can_receive:
+            return
+        b0, b1 = data[0], data[1]
+        if b0 == 0x80:
+            seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+            payload = data[12:]
+        elif b0 >> 6 == 2:
+            try:
+                packet = parse_rtp(data)
+            except RtpError:
+                return
+            seq, ts, ssrc, payload = packet.sequence, packet.timestamp, packet.ssrc, packet.payload
+        else:
+            return  # STUN, ZRTP, garbage
+        pt = b1 & 0x7F
+        self.counters.received += 1
+        endpoint.received += 1
+        if pt in (PCMU, PCMA):
+            law = 1 if pt == PCMA else 0
+            codes = payload if law == endpoint.law else payload.translate(
+                TRANSCODE[law, endpoint.law])
+            inbound = endpoint.inbound
+            if len(codes) == FRAME_SAMPLES and not inbound:
+                self._frames.arrivals.append((endpoint.slot, codes))
+            else:  # other packet times: cut into 20 ms frames
+                inbound += codes
+                while len(inbound) >= FRAME_SAMPLES:
+                    self._frames.arrivals.append((endpoint.slot, bytes(inbound[:FRAME_SAMPLES])))
+                    del inbound[:FRAME_SAMPLES]
+            peer = endpoint.peer
+            if peer is not None and peer.relaying:
+                if law != peer.law:
+                    payload = payload.translate(TRANSCODE[law, peer.law])
+                self._relay(peer, peer.payload_type, b1, ssrc, seq, ts, payload, now)
+        elif pt == endpoint.te_pt:
+            self._telephone_event(endpoint, ts, payload, now)
+            peer = endpoint.peer
+            if peer is not None and peer.relaying and peer.te_pt is not None:
+                self._relay(peer, peer.te_pt, b1, ssrc, seq, ts, payload, now)
+
+    def _relay(self, peer: Endpoint, pt: int, b1: int, ssrc: int, seq: int, ts: int,
+               payload: bytes, now: float) -> None:
+        out = peer.out
+        out_seq, out_ts, switched = out.relay(ssrc, seq, ts, now)
+        marker = 0x80 if switched or b1 & 0x80 else 0
+        try:
+            peer.sock.sendto(  # type: ignore[attr-defined]
+                _HEADER.pack(0x80, marker | pt, out_seq, out_ts, out.ssrc) + payload, peer.remote)
+            self.counters.relayed += 1
+        except OSError:
+            self.counters.send_errors += 1
+
+    def _telephone_event(self, endpoint: Endpoint, ts: int, payload: bytes, now: float) -> None:
+        try:
+            event = parse_telephone_event(payload)
+        except TelephoneEventError:
+            return
+        receiver: TelephoneEventReceiver = endpoint.events  # type: ignore[assignment]
+        endpoint.last_rfc4733 = now
+        for item in receiver.receive(event, timestamp=ts, now=now):
+            if isinstance(item, DigitReceived):
+                self._digit(endpoint, item)
+        if receiver.next_timer() is not None:
+            self._dtmf_pending.add(endpoint)
+
+    def _digit(self, endpoint: Endpoint, item: DigitReceived) -> None:
+        self.on_event(endpoint.call_id, DtmfDetected(
+            call_id=endpoint.call_id, endpoint=endpoint.id, digit=item.digit,
+            method="rfc4733", duration_ms=item.duration * 1000 // CLOCK_RATE))
+
+    # ------------------------------------------------------------------ the tick
+
+    def _on_tick(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        started = time.perf_counter()
+        now = loop.time()
+        behind = int((now - self._next_tick) / FRAME_S)
+        if behind > MAX_CATCH_UP_TICKS:
+            # Running every missed tick at once would starve the receive path and fall
+            # further behind (seen at 500 calls on a busy machine: stalls grew to seconds).
+            self._skip(behind - MAX_CATCH_UP_TICKS)
+        if now - self._next_tick > FRAME_S:
+            self.counters.late_ticks += 1
+        while self._next_tick <= now + 0.001:
+            self.tick(self._next_tick)
+            self._next_tick += FRAME_S
+        self._tick_handle = loop.call_at(self._next_tick, self._on_tick)
+        spent = time.perf_counter() - started
+        self.counters.tick_cpu_s += spent
+        self.counters.tick_max_s = max(self.counters.tick_max_s, spent)
+
+    def _skip(self, ticks: int) -> None:
+        """Give up ``ticks`` ticks: recordings get silence for them, so they keep the
+        call's duration; prompts and mixes pause."""
+        self.counters.skipped_ticks += ticks
+        self._next_tick += ticks * FRAME_S
+        self._recs.skip(ticks, self.counters.ticks)
+        self.counters.ticks += ticks
+
+    def tick(self, now: float) -> None:
+        """One 20 ms step for every endpoint (tests with a fake clock call it directly)."""
+        self.counters.ticks += 1
+        rows = len(self._slots)
+        if rows:
+            pcm = self._frames.take(rows)
+            self._readable()
+            # Packets that arrive meanwhile are relayed between the heavy steps, so the
+            # tick adds at most one step's time to their delay, not its whole length.
+            if len(self._dtmf_slots):
+                self._inband(pcm, now)
+                self._readable()
+            if self._mixing:
+                self._mix(pcm, now)
+            if self._recs.active:
+                self._recs.store(pcm, self.counters.ticks)
+                self._readable()
+        if self._playing:
+            self._play(now)
+        if self._dtmf_pending:
+            self._dtmf_timers(now)
+        if self.disk_guard is not None and self.counters.ticks % DISK_CHECK_EVERY_TICKS == 0:
+            self._check_disk()
+
+    def _inband(self, pcm: npt.NDArray[np.int16], now: float) -> None:
+        for row, digit in self._dtmf.process(pcm[self._dtmf_slots]):
+            endpoint = self._dtmf_owner[row]
+            if endpoint is None or now - endpoint.last_rfc4733 < INBAND_AFTER_RFC4733_S:
+                continue
+            self.on_event(endpoint.call_id, DtmfDetected(
+                call_id=endpoint.call_id, endpoint=endpoint.id, digit=digit, method="inband"))
+
+    def _mix(self, pcm: npt.NDArray[np.int16], now: float) -> None:
+        targets = [e for e in self._mixing if e.player is None and e.can_send]
+        mixed = mix_frames(pcm, [[s.slot for s in e.mix_sources] for e in targets])
+        for endpoint, frame in zip(targets, mixed, strict=True):
+            self._send_generated(endpoint, encode_frame(frame, endpoint.law), now)
+
+    def _play(self, now: float) -> None:
+        for endpoint in list(self._playing):
+            player = endpoint.player
+            if player is None:
+                self._playing.discard(endpoint)
+                continue
+            frame, ended = player.next_frame()
+            if endpoint.can_send:
+                self._send_generated(endpoint, frame, now)
+            if ended:
+                endpoint.player = None
+                self._playing.discard(endpoint)
+                self.on_event(endpoint.call_id, PlayDone(
+                    call_id=endpoint.call_id, endpoint=endpoint.id, prompt=player.prompt))
+
+    def _send_generated(self, endpoint: Endpoint, payload: bytes, now: float) -> None:
+        seq, ts, marker = endpoint.out.generated(now)
+        try:
+            endpoint.sock.sendto(  # type: ignore[attr-defined]
+                _HEADER.pack(0x80, (0x80 if marker else 0) | endpoint.payload_type, seq, ts,
+                             endpoint.out.ssrc) + payload, endpoint.remote)
+            self.counters.generated += 1
+        except (OSError, TypeError):
+            self.counters.send_errors += 1
+
+    def _dtmf_timers(self, now: float) -> None:
+        for endpoint in list(self._dtmf_pending):
+            receiver: TelephoneEventReceiver = endpoint.events  # type: ignore[assignment]
+            for item in receiver.handle_timer(now):
+                if isinstance(item, DigitReceived):
+                    self._digit(endpoint, item)
+            if receiver.next_timer() is None:
+                self._dtmf_pending.discard(endpoint)
+
+    def _check_disk(self) -> None:
+        guard = self.disk_guard
+        assert guard is not None
+        alarm = guard.check()
+        if alarm is None:
+            return
+        if guard.low:
+            for call_id in list(self._recs.active):
+                self._recs.finish(call_id, self.counters.ticks)
+        self.on_alarm(alarm)
+
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "endpoints": len(self.endpoints),
+            "recordings": len(self._recs),
+            "free_ports": len(self.pool),
+            "rtp_received": c.received,
+            "rtp_relayed": c.relayed,
+            "rtp_generated": c.generated,
+            "send_errors": c.send_errors,
+            "ticks": c.ticks,
+            "late_ticks": c.late_ticks,
+            "skipped_ticks": c.skipped_ticks,
+            "tick_cpu_s": round(c.tick_cpu_s, 3),
+            "tick_max_ms": round(c.tick_max_s * 1000, 2),
+            "recordings_failed": self._recs.failed,
+            "disk_low": bool(self.disk_guard and self.disk_guard.low),
+        }

@@ -1,0 +1,374 @@
+"""Media pool benchmark: N concurrent relayed and recorded calls on loopback.
+
+Run: .venv/bin/python scripts/bench/media.py [--calls 50,100,...] [--workers 2] [--json PATH]
+
+Processes: ``--workers`` media workers (each a ``media.worker.MediaWorker`` on uvloop, as in
+the service, with half the calls), and one load generator. For each N the generator sends
+50 packets/s on both legs of every call (PCMU, proper sequence numbers and timestamps,
+legs spread over the 20 ms period), the workers relay every packet to the other leg and
+record both legs to stereo WAV. The generator stamps its send time into each payload (the
+relay forwards payloads untouched), so on arrival it knows each packet's transit time.
+
+Reported per N: loss (packets not relayed back), added jitter p99 (transit minus the leg's
+fastest transit, 99th percentile, in ms), worker CPU per call (% of one core), tick lateness.
+``max_calls`` is the largest N with loss < 0.1 % and added jitter p99 < 5 ms. Bounded: each
+step runs ``--seconds`` (default 5) after a 1 s warm-up; the run stops at the first N that
+misses the targets (``--keep-going`` runs them all).
+
+Measured on the 2-core dev machine (generator, both workers and other sessions' work
+sharing the cores; figures move with that load): no loss up to 700 calls; added jitter
+p99 under 5 ms up to 300-400 calls, 5-9 ms at 500; workers spend about 0.2 % of a core
+per call (relaying 100 packets/s per call is most of it; recording and in-band DTMF add
+about 0.05 % each), the C generator about 0.08 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import random
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+PERIOD = 0.02
+GROUPS = 10  # legs are sent in 10 groups 2 ms apart, like phones that are not in step
+_HEADER = struct.Struct("!BBHII")
+_STAMP = struct.Struct("!d")
+TARGET_LOSS = 0.001
+TARGET_JITTER_MS = 5.0
+
+
+# ---------------------------------------------------------------- worker process
+
+
+async def worker_main(index: int, ports: str, directory: Path) -> None:
+    from media.recorder import FinishedRecording
+    from media.worker import POLL_INTERVAL_S, MediaWorker
+
+    low, high = (int(p) for p in ports.split("-"))
+
+    def discard(finished: FinishedRecording) -> None:
+        finished.sidecar.unlink(missing_ok=True)
+        finished.wav.unlink(missing_ok=True)
+
+    worker = MediaWorker(worker_id=f"bench-{index}", host="127.0.0.1",
+                         ports=range(low, high, 2), recordings_dir=directory,
+                         on_event=lambda c, m: None, on_recording=discard,
+                         inband_dtmf=not os.environ.get("BENCH_NO_INBAND"),
+                         # BENCH_POLL=0: wake per readable socket instead of polling
+                         poll_interval=float(os.environ.get("BENCH_POLL", POLL_INTERVAL_S))
+                         or None)
+    loop = asyncio.get_running_loop()
+    tick_times: list[float] = []
+    original_tick = worker.tick
+
+    def timed_tick(now: float) -> None:
+        t = time.perf_counter()
+        original_tick(now)
+        tick_times.append(time.perf_counter() - t)
+
+    worker.tick = timed_tick
+    worker.start(loop)
+    gc.freeze()  # as media.service does once ready
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps({"ready": True}), flush=True)
+    while line := await reader.readline():
+        command = json.loads(line)
+        if command["op"] == "open":
+            legs = []
+            for n, (caller_port, agent_port) in enumerate(command["phones"]):
+                call = f"c{index}-{n}"
+                a, b = worker.open(call, "caller"), worker.open(call, "agent")
+                worker.set_remote(a.id, host="127.0.0.1", port=caller_port, payload_type=0)
+                worker.set_remote(b.id, host="127.0.0.1", port=agent_port, payload_type=0)
+                worker.bridge(a.id, b.id)
+                if not os.environ.get("BENCH_NO_RECORD"):
+                    worker.record(call, a.id, b.id)
+                legs.append((a.port, b.port))
+            reply: dict[str, Any] = {"legs": legs}
+        elif command["op"] == "stats":
+            reply = worker.stats()
+            recent = np.asarray(tick_times[-200:] or [0.0]) * 1000
+            reply["tick_p50_ms"] = round(float(np.median(recent)), 3)
+            reply["tick_p99_ms"] = round(float(np.percentile(recent, 99)), 3)
+        elif command["op"] == "close":
+            for call in {e.call_id for e in worker.endpoints.values()}:
+                worker.close_call(call)
+            reply = {"closed": True}
+        else:
+            break
+        print(json.dumps(reply), flush=True)
+    worker.close()
+
+
+# ---------------------------------------------------------------- load generator
+
+
+def generator_main() -> None:
+    """Reads the phone count, prints its ports, then the worker ports; runs; prints stats."""
+    phones = int(sys.stdin.readline())
+    socks = []
+    for _ in range(2 * phones):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.setblocking(False)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        socks.append(s)
+    print(json.dumps([s.getsockname()[1] for s in socks]), flush=True)
+    plan = json.loads(sys.stdin.readline())
+    targets = [("127.0.0.1", p) for p in plan["targets"]]  # worker port per phone
+    warmup, seconds = plan["warmup"], plan["seconds"]
+    rng = random.Random(1)
+    seq = [rng.getrandbits(16) for _ in socks]
+    ts = [rng.getrandbits(32) for _ in socks]
+    ssrc = [rng.getrandbits(32) for _ in socks]
+    tone = np.rint(6000 * np.sin(2 * np.pi * 440 * np.arange(160) / 8000)).astype(np.int16)
+    from media.g711 import ulaw_encode
+
+    body = ulaw_encode(tone).tobytes()[_STAMP.size:]
+    epoll = select.epoll()
+    by_fd = {}
+    for i, s in enumerate(socks):
+        epoll.register(s.fileno(), select.EPOLLIN)
+        by_fd[s.fileno()] = i
+    n = len(socks)
+    groups = [list(range(g, n, GROUPS)) for g in range(GROUPS)]
+    start = time.monotonic() + 0.05
+    measure_from = start + warmup
+    measure_to = measure_from + seconds
+    stop_sending = measure_to
+    stop_at = measure_to + 0.3
+    sent = 0
+    transit_leg: list[int] = []
+    transit: list[float] = []
+    received = 0
+    step = 0
+    cpu0 = time.process_time()
+    while True:
+        now = time.monotonic()
+        if now >= stop_at:
+            break
+        due = start + step * PERIOD / GROUPS
+        if due <= now and due < stop_sending:
+            for i in groups[step % GROUPS]:
+                stamp = time.monotonic()
+                packet = _HEADER.pack(0x80, 0, seq[i], ts[i], ssrc[i]) + _STAMP.pack(stamp) + body
+                try:
+                    socks[i].sendto(packet, targets[i])
+                except OSError:
+                    pass
+                seq[i] = (seq[i] + 1) & 0xFFFF
+                ts[i] = (ts[i] + 160) & 0xFFFFFFFF
+                if measure_from <= stamp < measure_to:
+                    sent += 1
+            step += 1
+            continue
+        wait = max(0.0, min(due if due < stop_sending else stop_at, stop_at) - now)
+        for fd, _ in epoll.poll(wait):
+            i = by_fd[fd]
+            try:
+                data = socks[i].recv(2048)
+            except OSError:
+                continue
+            arrived = time.monotonic()
+            (stamp,) = _STAMP.unpack_from(data, 12)
+            if measure_from <= stamp < measure_to:
+                received += 1
+                transit.append(arrived - stamp)
+                transit_leg.append(i)
+    cpu = time.process_time() - cpu0
+    values = np.asarray(transit)
+    legs = np.asarray(transit_leg)
+    if len(values):
+        fastest = np.full(n, np.inf)
+        np.minimum.at(fastest, legs, values)
+        added = values - fastest[legs]
+        p99 = float(np.percentile(added, 99) * 1000)
+        if os.environ.get("BENCH_DEBUG"):
+            buckets = (np.arange(len(added)) * 50 // len(added))
+            print("spikes", [round(float(added[buckets == b].max() * 1000), 1)
+                             for b in range(50)], file=sys.stderr)
+        p50 = float(np.percentile(values, 50) * 1000)
+    else:
+        p99 = p50 = float("inf")
+    print(json.dumps({"sent": sent, "received": received, "jitter_p99_ms": p99,
+                      "transit_p50_ms": p50, "generator_cpu": cpu / (stop_at - start)}),
+          flush=True)
+
+
+# ---------------------------------------------------------------- driver
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Proc:
+    def __init__(self, args: list[str], command: list[str] | None = None) -> None:
+        argv = command if command is not None else [sys.executable, __file__, *args]
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+
+    def send(self, obj: Any) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(json.dumps(obj) + "\n")
+        self.p.stdin.flush()
+
+    def read(self) -> Any:
+        assert self.p.stdout is not None
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench process {self.p.args!r} exited")
+        return json.loads(line)
+
+    def ask(self, obj: Any) -> Any:
+        self.send(obj)
+        return self.read()
+
+
+def build_c_generator(directory: Path) -> list[str] | None:
+    """Compile ``rtpgen.c`` (next to this file) when a C compiler is there."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    binary = directory / "rtpgen"
+    source = Path(__file__).with_name("rtpgen.c")
+    result = subprocess.run([compiler, "-O2", "-o", str(binary), str(source), "-lm"],
+                            capture_output=True, text=True, check=False)
+    return [str(binary)] if result.returncode == 0 else None
+
+
+def run_step(workers: list[Proc], calls: int, warmup: float, seconds: float,
+             generator: list[str] | None) -> dict[str, Any]:
+    gen = Proc(["--generator"], generator)
+    gen.send(calls)
+    phone_ports = gen.read()
+    share: list[list[int]] = [[] for _ in workers]
+    for c in range(calls):
+        share[c % len(workers)].append(c)
+    targets = [0] * (2 * calls)
+    for w, proc in enumerate(workers):
+        phones = [(phone_ports[2 * c], phone_ports[2 * c + 1]) for c in share[w]]
+        legs = proc.ask({"op": "open", "phones": phones})["legs"]
+        for c, (a, b) in zip(share[w], legs, strict=True):
+            targets[2 * c], targets[2 * c + 1] = a, b
+    before = [proc.ask({"op": "stats"}) for proc in workers]
+    gen.send({"targets": targets, "warmup": warmup, "seconds": seconds})
+    time.sleep(0.05 + warmup)
+    cpu0 = [cpu_seconds(p.p.pid) for p in workers]
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    cpu = sum(cpu_seconds(p.p.pid) - c for p, c in zip(workers, cpu0, strict=True))
+    elapsed = time.monotonic() - t0
+    result = gen.read()
+    gen.p.wait(timeout=10)
+    after = [proc.ask({"op": "stats"}) for proc in workers]
+    if os.environ.get("BENCH_DEBUG"):
+        print(result, before, after, file=sys.stderr)
+    for proc in workers:
+        proc.ask({"op": "close"})
+    loss = 1 - result["received"] / max(1, result["sent"])
+    late = sum(a["late_ticks"] - b["late_ticks"] for a, b in zip(after, before, strict=True))
+    return {
+        "calls": calls,
+        "loss_pct": round(100 * loss, 4),
+        "jitter_p99_ms": round(result["jitter_p99_ms"], 2),
+        "transit_p50_ms": round(result["transit_p50_ms"], 2),
+        "cpu_per_call_pct": round(100 * cpu / elapsed / calls, 3),
+        "workers_cpu_pct": round(100 * cpu / elapsed, 1),
+        "generator_cpu_pct": round(100 * result["generator_cpu"], 1),
+        "late_ticks": late,
+        "tick_max_ms": max(a["tick_max_ms"] for a in after),
+        "ok": loss < TARGET_LOSS and result["jitter_p99_ms"] < TARGET_JITTER_MS,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", default="50,100,200,300,400,500,600,700,800")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH")
+    parser.add_argument("--generator-impl", choices=("auto", "c", "python"), default="auto",
+                        help="load generator: C (rtpgen.c, compiled with cc) or Python")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run every step even after one misses the targets")
+    parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generator:
+        generator_main()
+        return
+    if args.worker is not None:
+        from supervision.service import new_event_loop
+
+        loop = new_event_loop()
+        if os.environ.get("BENCH_ASYNCIO_DEBUG"):  # name callbacks that stall the loop
+            loop = asyncio.new_event_loop()
+            loop.set_debug(True)
+            loop.slow_callback_duration = 0.05
+        loop.run_until_complete(worker_main(args.worker, args.ports, args.dir))
+        return
+    steps = [int(x) for x in args.calls.split(",")]
+    directory = Path(tempfile.mkdtemp(prefix="contactor-bench-media-"))
+    span = 2 * max(steps) // args.workers * 2 + 100
+    workers = [Proc(["--worker", str(k), "--ports", f"{36000 + k * span}-{36000 + (k + 1) * span}",
+                     "--dir", str(directory / f"w{k}")]) for k in range(args.workers)]
+    generator = None if args.generator_impl == "python" else build_c_generator(directory)
+    if generator is None and args.generator_impl == "c":
+        parser.error("cannot compile scripts/bench/rtpgen.c (no cc?)")
+    print(f"load generator: {'C (rtpgen.c)' if generator else 'Python'}; "
+          f"{args.workers} media worker(s); {os.cpu_count()} cores", flush=True)
+    rows = []
+    try:
+        for proc in workers:
+            assert proc.read() == {"ready": True}
+        print(f"{'calls':>6} {'loss %':>8} {'jit p99':>8} {'p50 ms':>7} {'cpu/call':>9} "
+              f"{'workers':>8} {'gen':>6} {'late':>5} {'tick max':>9}")
+        for calls in steps:
+            row = run_step(workers, calls, args.warmup, args.seconds, generator)
+            rows.append(row)
+            print(f"{calls:>6} {row['loss_pct']:>8.3f} {row['jitter_p99_ms']:>8.2f} "
+                  f"{row['transit_p50_ms']:>7.2f} {row['cpu_per_call_pct']:>8.3f}% "
+                  f"{row['workers_cpu_pct']:>7.1f}% {row['generator_cpu_pct']:>5.1f}% "
+                  f"{row['late_ticks']:>5} {row['tick_max_ms']:>8.1f}", flush=True)
+            if not row["ok"] and not args.keep_going:
+                break
+    finally:
+        for proc in workers:
+            with contextlib.suppress(OSError):
+                proc.send({"op": "quit"})
+            proc.p.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+    best = max((r["calls"] for r in rows if r["ok"]), default=0)
+    print(f"max_calls (loss < {100 * TARGET_LOSS:g} %, added jitter p99 < {TARGET_JITTER_MS:g} "
+          f"ms): {best}")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"max_calls": best, "workers": args.workers,
+                                         "generator": "c" if generator else "python",
+                                         "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
