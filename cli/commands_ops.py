@@ -154,13 +154,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _start_demo(args: argparse.Namespace, config: Any) -> Any:
     """Demo traffic (``sim.demo``): phones, agent logins through the gateway, callers."""
-    from actors.agent.messages import Login, Ready
+    from actors.agent.messages import ForceLogout, GetAgent, Login, Ready
     from cli.center_client import connect
     from sim.demo import DemoFeeder
 
     client = connect(args)
 
     def login(agent: str, phone: str) -> None:
+        state = client.request(f"agent/{agent}", GetAgent())
+        if getattr(state, "status", "logged_out") != "logged_out":
+            # left over from a previous run whose calls are gone: start the demo clean
+            client.request(f"agent/{agent}", ForceLogout(reason="demo restart"))
         client.request(f"agent/{agent}", Login(phone_uri=phone))
         client.request(f"agent/{agent}", Ready())
 

@@ -142,7 +142,9 @@ class WrapUpTimeout(Message):
 
 @message("agent.force_release")
 class ForceRelease(Message):
-    """The reconciler found the agent's call gone."""
+    """The reconciler found the agent's call gone (or an admin says so)."""
+
+    CLIENT_ROLES: ClassVar[frozenset[str]] = ADMIN
 
     call_id: str
     reason: str
@@ -150,7 +152,9 @@ class ForceRelease(Message):
 
 @message("agent.force_logout")
 class ForceLogout(Message):
-    """The reconciler found the agent's phone gone."""
+    """The reconciler found the agent's phone gone (or an admin logs the agent out)."""
+
+    CLIENT_ROLES: ClassVar[frozenset[str]] = ADMIN
 
     reason: str
 
