@@ -30,7 +30,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.contactor-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  echo "setup: installing Contactor and its Python packages into .venv"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e '.[dev]'; } > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "setup: pip failed (log above, also in .venv/install.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
