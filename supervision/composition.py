@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.agent.behaviour import AgentBehaviour
+from actors.agent.reconcile import ReconcilerBehaviour
 from actors.behaviour import Behaviour
 from actors.matcher.behaviour import MatcherBehaviour
 from actors.placement import Placement
@@ -37,6 +38,7 @@ def _behaviour_factories() -> dict[str, BehaviourFactory]:
         "agent": lambda c: AgentBehaviour(),
         "queue": lambda c: QueueBehaviour(),
         "matcher": lambda c: MatcherBehaviour(),
+        "reconciler": lambda c: ReconcilerBehaviour(),
         "call": _call_behaviour,
     }
     return factories
