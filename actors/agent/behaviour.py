@@ -10,7 +10,6 @@ it keep the agent reserved until the agent itself says the offer is over.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from actors.agent.help import HELP_TYPES, cancel_open_help, decide_help
@@ -55,7 +54,7 @@ from actors.matcher.messages import (
     Outcome,
     Presence,
 )
-from bus.message import Message
+from bus.message import Message, evolve
 
 AGENTS_TOPIC = "agents"
 ILLEGAL = "agent.illegal_transition"
@@ -136,7 +135,7 @@ def _configure(
     if p.wrap_up_s < 0 or p.max_wrap_up_s < p.wrap_up_s:
         text = f"{where}: need 0 <= wrap_up_s ({p.wrap_up_s}) <= max_wrap_up_s ({p.max_wrap_up_s})"
         return state, (Fail(code="agent.bad_profile", text=text),)
-    new = replace(state, profile=p)
+    new = evolve(state, profile=p)
     effects: list[Effect] = [Reply(msg=new)]
     if state.status != "logged_out":
         effects.append(Send(to=MATCHER, msg=presence_of(new)))
@@ -155,7 +154,7 @@ def _step(
 
     if isinstance(msg, Pause):
         if target == STAY:  # during a call: takes effect after it
-            new = replace(state, pending_pause=msg.reason)
+            new = evolve(state, pending_pause=msg.reason)
             return new, (Reply(msg=new),)
         reason = msg.reason
     elif isinstance(msg, Login):
@@ -232,7 +231,7 @@ def _step(
     elif to in ("not_ready", "logged_out"):
         changes["pending_pause"] = None
     changes.update(status=to, reason=reason, since=now)
-    new = replace(state, **changes)
+    new = evolve(state, **changes)
     if to == "logged_out":
         new, closing = cancel_open_help(new, now, "the agent logged out")
         effects.extend(closing)
@@ -274,7 +273,7 @@ def _extend(
         text = f"{who}: wrap-up already at its limit of {state.profile.max_wrap_up_s:.0f} s"
         return state, (Fail(code="agent.wrap_up_limit", text=text),)
     assert state.call_id is not None
-    new = replace(state, wrap_until=until)
+    new = evolve(state, wrap_until=until)
     ev = AgentTransition(
         agent=state.login,
         from_state="wrap_up",

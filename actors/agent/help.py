@@ -9,7 +9,6 @@ call and the supervisor joins it, the call actor is asked to have the media pool
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import NoReturn
 
 from actors.agent.messages import (
@@ -26,7 +25,7 @@ from actors.agent.messages import (
 )
 from actors.agent.states import ON_CALL, AgentState
 from actors.effects import Effect, Fail, Journal, Publish, Reply, Send
-from bus.message import Message
+from bus.message import Message, evolve
 
 HELP_TYPES: tuple[type[Message], ...] = (
     RequestHelp,
@@ -74,7 +73,7 @@ def cancel_open_help(state: AgentState, now: float, note: str) -> tuple[AgentSta
     h = state.help
     if h is None:
         return state, []
-    return replace(state, help=None), [*_event(state, h, "cancelled", now, note), *_leave(h)]
+    return evolve(state, help=None), [*_event(state, h, "cancelled", now, note), *_leave(h)]
 
 
 def _fail(code: str, text: str) -> NoReturn:
@@ -118,29 +117,29 @@ def _decide(state: AgentState, msg: Message, now: float) -> tuple[AgentState, Se
             call_id=state.call_id if state.status in ON_CALL else None,
             note=msg.note,
         )
-        new = replace(state, help=h, help_seq=seq)
+        new = evolve(state, help=h, help_seq=seq)
         return new, [*_event(new, h, "raised", now), Reply(msg=h)]
 
     h = _open(state, msg)
     if isinstance(msg, AcceptHelp):
         if h.supervisor is not None:
             _fail("help.taken", f"help {h.help_id} of {who} is already taken by {h.supervisor}")
-        h = replace(h, supervisor=msg.supervisor, mode=msg.mode)
-        new = replace(state, help=h)
+        h = evolve(h, supervisor=msg.supervisor, mode=msg.mode)
+        new = evolve(state, help=h)
         return new, [*_event(new, h, "accepted", now), *_join(new, h, msg.supervisor, msg.mode),
                      Reply(msg=h)]  # fmt: skip
     if isinstance(msg, ChangeHelpMode):
         if h.supervisor != msg.supervisor:
             _fail("help.not_yours", f"help {h.help_id} of {who} is held by {h.supervisor}")
-        h = replace(h, mode=msg.mode)
-        new = replace(state, help=h)
+        h = evolve(h, mode=msg.mode)
+        new = evolve(state, help=h)
         return new, [*_event(new, h, "mode", now), *_join(new, h, msg.supervisor, msg.mode),
                      Reply(msg=h)]  # fmt: skip
     if isinstance(msg, ResolveHelp):
         if h.supervisor is not None and h.supervisor != msg.supervisor:
             _fail("help.not_yours", f"help {h.help_id} of {who} is held by {h.supervisor}")
-        closed = replace(h, supervisor=msg.supervisor)
-        new = replace(state, help=None)
+        closed = evolve(h, supervisor=msg.supervisor)
+        new = evolve(state, help=None)
         note = msg.note or "resolved"
         return new, [*_event(new, closed, "resolved", now, note), *_leave(h), Reply(msg=closed)]
     if isinstance(msg, CancelHelp):

@@ -9,7 +9,6 @@ which agent takes which call across all queues. Every call that enters ends in e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from actors.effects import CancelTimer, Effect, Fail, Journal, Reply, Send, StartTimer
@@ -56,7 +55,7 @@ from actors.queue.rules import (
     rule_for,
     waiting_count,
 )
-from bus.message import Message
+from bus.message import Message, evolve
 
 Result = tuple[QueueState, Sequence[Effect]]
 
@@ -70,7 +69,7 @@ def _timer(kind: str, call_id: str, after_s: float, msg: Message) -> StartTimer:
 
 
 def _without(state: QueueState, i: int, **changes: Any) -> QueueState:
-    return replace(state, entries=state.entries[:i] + state.entries[i + 1 :], **changes)
+    return evolve(state, entries=state.entries[:i] + state.entries[i + 1 :], **changes)
 
 
 def _overflow(
@@ -146,7 +145,7 @@ class QueueBehaviour:
         problem = config_problem(state.name, m.config)
         if problem is not None:
             return state, (Fail(code="queue.bad_config", text=problem),)
-        new = replace(state, config=m.config)
+        new = evolve(state, config=m.config)
         return new, (Reply(msg=new),)
 
     def _enqueue(self, state: QueueState, m: Enqueue, now: float) -> Result:
@@ -172,11 +171,11 @@ class QueueBehaviour:
         effects: list[Effect] = [Journal(event=queued)]
         full = rule_for(cfg, "max_length")
         if full is not None and waiting_count(state.entries) >= full.threshold:
-            return replace(state, seq=e.seq), _refused(effects, state, e, "max_length", full, now)
+            return evolve(state, seq=e.seq), _refused(effects, state, e, "max_length", full, now)
         slow = rule_for(cfg, "ewt")
         if slow is not None and ewt(state, pos) > slow.threshold:
-            return replace(state, seq=e.seq), _refused(effects, state, e, "ewt", slow, now)
-        new = replace(state, entries=entries, seq=e.seq)
+            return evolve(state, seq=e.seq), _refused(effects, state, e, "ewt", slow, now)
+        new = evolve(state, entries=entries, seq=e.seq)
         submit = Submit(
             call_id=e.call_id, queue=state.name, priority=e.priority,
             waiting_since=e.waiting_since, skills=e.skills, strategy=cfg.strategy,
@@ -217,9 +216,9 @@ class QueueBehaviour:
         if i < 0:
             text = f"queue/{state.name}: call {m.call_id} is not waiting here"
             return state, (Fail(code="queue.unknown_call", text=text),)
-        e = replace(state.entries[i], callback=m.number)
+        e = evolve(state.entries[i], callback=m.number)
         entries = (*state.entries[:i], e, *state.entries[i + 1 :])
-        new = replace(state, entries=entries)
+        new = evolve(state, entries=entries)
         pos = position(entries, e.call_id)
         ev = CallbackRequested(
             call_id=e.call_id, queue=state.name, number=m.number, position=pos, at=now
@@ -258,8 +257,8 @@ class QueueBehaviour:
         steps = state.config.relax
         if i < 0 or m.step >= len(steps) or state.entries[i].relax_next != m.step:
             return state, ()
-        e = replace(state.entries[i], skills=steps[m.step].skills, relax_next=m.step + 1)
-        new = replace(state, entries=(*state.entries[:i], e, *state.entries[i + 1 :]))
+        e = evolve(state.entries[i], skills=steps[m.step].skills, relax_next=m.step + 1)
+        new = evolve(state, entries=(*state.entries[:i], e, *state.entries[i + 1 :]))
         ev = RequirementsRelaxed(
             call_id=e.call_id, queue=state.name, skills=e.skills,
             waited_s=now - e.enqueued_at, at=now,
@@ -314,5 +313,5 @@ class QueueBehaviour:
         i = find(state.entries, call_id)
         if i < 0 or state.entries[i].offered == offered:
             return state
-        e = replace(state.entries[i], offered=offered)
-        return replace(state, entries=(*state.entries[:i], e, *state.entries[i + 1 :]))
+        e = evolve(state.entries[i], offered=offered)
+        return evolve(state, entries=(*state.entries[:i], e, *state.entries[i + 1 :]))
