@@ -12,6 +12,7 @@ top supervisor terminates: nothing half-alive stays behind.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -156,6 +157,7 @@ class RootSupervisor(Actor):  # type: ignore[misc]
         self._core = SupervisorCore(msg.spec)
         self.send(sender, CommandReply(ok=True))
         self.wakeupAfter(timedelta(seconds=TICK_S), payload="tick")
+        _preload(msg.spec)
         self._perform(self._core.start(now))
 
     def _on_wakeup(self, payload: Any, now: float) -> None:
@@ -266,3 +268,12 @@ def _write_failure(data_dir: Path, failure: str) -> None:
     tmp = run / (FAILURE_FILE + ".tmp")
     tmp.write_text(json.dumps({"failure": failure, "at": time.time()}) + "\n")
     os.replace(tmp, run / FAILURE_FILE)
+
+
+def _preload(spec: Any) -> None:
+    """Import every child's entry module here, once: children are forked from this process,
+    so they start (and restart after a crash) without paying for numpy, psycopg, the SIP
+    core... again. A module that fails to import is left for the child to report."""
+    for child in spec.children:
+        with contextlib.suppress(Exception):
+            importlib.import_module(child.start.partition(":")[0])
