@@ -18,8 +18,10 @@ from bus.codec import Codec
 from bus.envelope import ASK, ERROR, BadEnvelope, Envelope
 from bus.errors import DecodeError
 from bus.pubsub import BusPublisher
-from bus.system import ErrorReply
+from bus.system import ErrorReply, HostInfo, RegisterHost
 from bus.transport import Mesh
+
+DIRECTORY = "directory/core"
 
 
 class Node:
@@ -57,6 +59,7 @@ class Node:
             publisher=self.publisher,
             dead_letters=self.dead_letters,
         )
+        self._register_task: asyncio.Task[None] | None = None
         for peer_id, endpoint in peers.items():
             if peer_id != host_id:
                 self.mesh.connect(peer_id, endpoint)
@@ -83,7 +86,21 @@ class Node:
         else:
             self.dead_letters({"reason": bad.code, "text": str(bad), "to": to})
 
+    def keep_registered(self, info: HostInfo, every_s: float = 5.0) -> None:
+        """Register with the directory now and every ``every_s``: a restarted ``core``
+        learns every process again within seconds, without restarting anyone."""
+        self.host.tell(DIRECTORY, RegisterHost(host=info))
+
+        async def again() -> None:
+            while True:
+                await asyncio.sleep(every_s)
+                self.host.tell(DIRECTORY, RegisterHost(host=info))
+
+        self._register_task = asyncio.get_running_loop().create_task(again())
+
     def close(self) -> None:
+        if self._register_task is not None:
+            self._register_task.cancel()
         self.mesh.close()
         if self.publisher is not None:
             self.publisher.close()

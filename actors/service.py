@@ -16,7 +16,7 @@ from actors.configure import acd_messages
 from actors.node import Node
 from actors.persistence import StoreJournal, StoreSnapshots
 from bus.catalogue import default_codec
-from bus.system import HostInfo, RegisterHost
+from bus.system import HostInfo
 from supervision.composition import Center
 from supervision.service import ServiceContext
 
@@ -41,8 +41,8 @@ async def main(ctx: ServiceContext) -> None:
             dead_letters=center.dead_letter_log(plan.id, ctx.log),
         )
         node.start()
-        node.host.tell("directory/core", RegisterHost(host=HostInfo(
-            host_id=plan.id, endpoint=node.endpoint, kinds=tuple(plan.kinds), pid=os.getpid())))
+        node.keep_registered(HostInfo(
+            host_id=plan.id, endpoint=node.endpoint, kinds=tuple(plan.kinds), pid=os.getpid()))
         for address, msg in acd_messages(center.config):
             if center.placement().host_of(address) == plan.id:
                 node.host.tell(address, msg)

@@ -20,7 +20,7 @@ from bus.auth import Authenticator
 from bus.catalogue import default_codec
 from bus.gateway import Gateway
 from bus.pubsub import run_proxy
-from bus.system import HostInfo, RegisterHost
+from bus.system import HostInfo
 from supervision.composition import Center
 from supervision.service import ServiceContext
 
@@ -63,9 +63,9 @@ async def main(ctx: ServiceContext) -> None:
         broadcasts_from=topo.xpub, clock=time.time,
     )
     gateway.start(loop)
-    node.host.tell("directory/core", RegisterHost(host=HostInfo(
+    node.keep_registered(HostInfo(
         host_id=plan.id, endpoint=node.endpoint, kinds=plan.kinds,
-        services=("gateway",), pid=os.getpid())))
+        services=("gateway",), pid=os.getpid()))
     ctx.stats.update(gateway=topo.gateway_router, gateway_pub=topo.gateway_pub)
     ctx.ready()
     ctx.log.info("core.ready", gateway=topo.gateway_router, bus=topo.transport)

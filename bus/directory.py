@@ -31,6 +31,8 @@ class Directory:
         self, state: DirectoryState, msg: Message, now: float
     ) -> tuple[DirectoryState, Sequence[Effect]]:
         if isinstance(msg, RegisterHost):
+            if msg.host in state.hosts:  # the periodic re-registration: nothing changed
+                return state, (Reply(msg=DirectoryTable(hosts=state.hosts, version=state.version)),)
             others = tuple(h for h in state.hosts if h.host_id != msg.host.host_id)
             hosts = tuple(sorted((*others, msg.host), key=lambda h: h.host_id))
             new = DirectoryState(hosts=hosts, version=state.version + 1)

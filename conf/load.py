@@ -126,6 +126,7 @@ def _center(t: Table) -> CenterConfig:
         data_dir=t.path_value("data_dir", "var"),
         timezone=timezone,
         skills=t.texts("skills", pattern=NAME, what="a skill name"),
+        reconcile_every_s=t.number("reconcile_every_s", 10.0, lo=0.0),
     )
     t.finish()
     return section

@@ -78,6 +78,8 @@ class CenterConfig:
     data_dir: Path = Path("var")
     timezone: str = "UTC"
     skills: tuple[str, ...] = ()  # the skill catalogue agents and queues may refer to
+    # how often agents are checked against live calls and registered phones (0: never)
+    reconcile_every_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

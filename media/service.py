@@ -26,7 +26,7 @@ import zmq
 
 from actors.node import Node
 from bus.catalogue import default_codec
-from bus.system import HostInfo, RegisterHost
+from bus.system import HostInfo
 from media.diskguard import DiskGuard
 from media.port import MediaPort
 from media.ports import worker_ports
@@ -119,9 +119,9 @@ async def main(ctx: ServiceContext) -> None:
     orphans = find_orphans(media.recordings_dir, mine)
     for orphan in orphans:
         registrar.submit(orphan)
-    node.host.tell("directory/core", RegisterHost(host=HostInfo(
+    node.keep_registered(HostInfo(
         host_id=plan.id, endpoint=node.endpoint, kinds=plan.kinds, services=("media",),
-        pid=os.getpid())))
+        pid=os.getpid()))
     # Start-up objects (modules, tables) never die: keep the collector from rescanning
     # them, so a full collection cannot stall the tick for long.
     gc.freeze()

@@ -14,9 +14,11 @@ from typing import Any
 from actors.configure import acd_messages
 from supervision.spec import ChildSpec, SpecError, Strategy, SupervisorSpec
 
-#: ``core`` (bus directory, pub/sub proxy, gateway) comes first and every later process
-#: registers with it when it starts: if core restarts, the processes after it restart too.
-STRATEGY: Strategy = "rest_for_one"
+#: One process's crash restarts that process only. Nothing needs more: placement is static
+#: (every process computes it from the config), ZeroMQ reconnects peers by itself, and every
+#: process re-registers with the directory (in ``core``) every few seconds. ``rest_for_one``
+#: was tried first: a crash of ``actors-1`` then also restarted telephony, dropping every call.
+STRATEGY: Strategy = "one_for_one"
 
 
 def default_tree(config: Any, data_dir: Path) -> SupervisorSpec:

@@ -8,6 +8,9 @@ Tree args (all optional):
   start; ``"auto"`` (default) is relay until it is;
 * ``keepalive_s``: seconds between OPTIONS pings of each registered contact (default 30);
 * ``ring_timeout_s``: how long an outgoing leg may ring (default 60).
+
+The ``[[ivr]]`` schemes of the config are loaded at start (a broken scheme stops the start
+with every problem listed); ``ivr:`` routes run them in the call actor.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from actors.probe import Probe
 from bus.catalogue import default_codec
 from bus.codec import Codec
 from bus.message import Message
-from bus.system import HostInfo, RegisterHost
+from bus.system import HostInfo
 from conf.schema import Config
+from ivr.center import load_center_schemes
 from sip.digest import DigestServer
 from supervision.composition import Center
 from supervision.service import ServiceContext
@@ -40,6 +44,7 @@ from telephony.bindings import BindingStore
 from telephony.ids import new_call_id
 from telephony.messages import SIP_PORT
 from telephony.port import Softswitch
+from telephony.reconciling import reconcile_forever
 from telephony.registrar import Registrar
 from telephony.stack import SipStack
 
@@ -119,6 +124,7 @@ def call_behaviour(center: Center, args: dict[str, Any] | None = None) -> CallBe
     args = args or {}
     settings = CallSettings(
         config=center.config, local=local_sip(center.config),
+        ivr=load_center_schemes(center.config, None) if center.config.ivrs else None,
         media=media_mode(str(args.get("media", "auto"))),
         ring_timeout_s=float(args.get("ring_timeout_s", 60.0)),
     )
@@ -174,14 +180,20 @@ async def main(ctx: ServiceContext) -> None:
         bound = await switch.listen(listen.host, listen.port, config.sip.transports,
                                     tls=_tls(config))
         node.start()
-        node.host.tell("directory/core", RegisterHost(host=HostInfo(
+        node.keep_registered(HostInfo(
             host_id=plan.id, endpoint=node.endpoint, kinds=tuple(plan.kinds),
-            services=("sip",), pid=os.getpid())))
+            services=("sip",), pid=os.getpid()))
         ctx.stats.update(sip_listen={k: f"{h}:{p}" for k, (h, p) in bound.items()},
                          media=behaviour.settings.media)
         ctx.ready()
         ctx.log.info("telephony.ready", listen=ctx.stats["sip_listen"],
                      media=behaviour.settings.media, bindings=len(registrar))
+        reconciler = None
+        if config.center.reconcile_every_s > 0:
+            reconciler = loop.create_task(reconcile_forever(
+                node.host, [a.login for a in config.agents],
+                lambda uri: bool(registrar.locate(uri, loop.time())), ctx.stopping,
+                every_s=config.center.reconcile_every_s))
         next_stats = 0.0
         try:
             while not ctx.stopping.is_set():
@@ -198,6 +210,8 @@ async def main(ctx: ServiceContext) -> None:
             node.host.flush_snapshots()
             await store.writer.flush()
         finally:
+            if reconciler is not None:
+                reconciler.cancel()
             await switch.close()
             node.close()
             zctx.destroy(linger=0)

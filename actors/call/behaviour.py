@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from actors.agent.messages import CancelRing, RingPhone
+from actors.call.acd import on_announce, on_cancel_ring, on_overflow, on_queued, on_ring_phone
 from actors.call.ending import leg_ended, maybe_done
 from actors.call.indialog import on_failure, on_reinvite_response, on_request
+from actors.call.ivr_driver import on_ivr_event
 from actors.call.messages import (
     CallState,
     Leg,
@@ -28,8 +31,11 @@ from actors.call.messages import (
 from actors.call.setup import on_cancel, on_invite, on_invite_response, on_located, on_no_answer
 from actors.call.transfer import on_handover, on_linger_done, on_moved_leg_ended, on_replace
 from actors.call.turn import CallSettings, Turn
-from actors.effects import Effect
+from actors.effects import Effect, Stop
+from actors.queue.messages import Announce, Overflow, Queued
 from bus.message import Message
+from ivr.messages import PlayDone as IvrPlayDone
+from ivr.messages import Timeout as IvrTimeout
 from sip.builders import make_response
 from telephony.messages import (
     SIP_PORT,
@@ -109,6 +115,13 @@ _HANDLERS: dict[type[Message], _Handler] = {
     ReplaceLeg: on_replace,
     LegHandover: on_handover,
     MovedLegEnded: on_moved_leg_ended,
+    Queued: on_queued,
+    Announce: on_announce,
+    Overflow: on_overflow,
+    RingPhone: on_ring_phone,
+    CancelRing: on_cancel_ring,
+    IvrPlayDone: on_ivr_event,
+    IvrTimeout: on_ivr_event,
 }
 
 
@@ -126,7 +139,9 @@ class CallBehaviour:
     ) -> tuple[CallState, Sequence[Effect]]:
         handler = _HANDLERS.get(type(msg))
         if handler is None:
-            return state, ()  # e.g. an ErrorReply from an agent that refused news of a call
+            # e.g. an ErrorReply from an agent that refused news of a call; one that woke a
+            # call long gone must not keep a fresh actor alive
+            return state, ((Stop(),) if state.phase == "idle" else ())
         t = Turn(self.settings, state, now)
         handler(t, msg)
         if t.s.phase == "idle":

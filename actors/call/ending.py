@@ -14,6 +14,7 @@ from actors.agent.messages import CallEnded as AgentCallEnded
 from actors.call.legs import cancel_for, in_dialog, response
 from actors.call.messages import CallEnded, Leg, MovedLegEnded
 from actors.call.turn import Turn
+from actors.queue.messages import Abandon
 
 LIVE = ("trying", "early", "confirmed", "cancelling", "ending")
 
@@ -47,6 +48,8 @@ def end_call(t: Turn, *, cause: str, status: int = 0, by: str = "",
         return
     if not t.s.cause:
         t.update(cause=cause, end_status=status, ended_by=by)
+    if t.s.queue and t.s.answered_at is None and t.s.phase in ("queued", "ringing"):
+        t.tell(f"queue/{t.s.queue}", Abandon(call_id=t.call_id))  # the caller left waiting
     t.update(bridge=(), relay=None)
     for leg in list(t.s.legs.values()):
         if leg.status in LIVE and leg.name != by:

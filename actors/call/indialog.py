@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from actors.agent.messages import Hold as AgentHold
+from actors.agent.messages import Unhold as AgentUnhold
 from actors.call.ending import end_call, leg_ended, maybe_done
 from actors.call.legs import (
     ALLOW,
@@ -62,6 +64,10 @@ def on_request(t: Turn, leg: Leg, msg: SipRequestIn) -> None:
         on_refer(t, leg, tx, request)
     elif method in ANSWERED_HERE:
         answer(t, leg, tx, request, 200)
+        if method == "INFO" and leg.name == "a" and t.s.ivr is not None:
+            from actors.call.ivr_driver import on_info
+
+            on_info(t, request)  # DTMF for the IVR (SIP INFO: no RTP endpoint yet)
     else:
         answer(t, leg, tx, request, 501, extra=(("Allow", ALLOW),))
 
@@ -83,6 +89,13 @@ def on_ack(t: Turn, leg: Leg, ack: Request) -> None:
 def on_bye(t: Turn, leg: Leg, tx: str, bye: Request) -> None:
     answer(t, leg, tx, bye, 200)
     leg = leg_ended(t, leg)
+    if leg.name == "a" and not t.s.bridge and t.s.phase in ("ivr", "queued", "ringing"):
+        # The caller, answered by the IVR, leaves before anyone took the call.
+        from actors.call.ivr_driver import caller_left
+
+        caller_left(t)
+        end_call(t, cause="caller_hangup", status=200, by="a")
+        return
     if leg.name not in t.s.bridge:
         # A leg that no longer takes part (a transferor after its transfer): only it ends.
         t.cancel_timer(f"linger:{leg.name}")
@@ -102,9 +115,18 @@ def _hold_events(t: Turn, leg: Leg, sdp: bytes) -> None:
     if holding and t.s.held_by != leg.name:
         t.update(held_by=leg.name)
         t.journal(CallHeld(call_id=t.call_id, by_leg=leg.name, at=t.now))
+        _tell_agents(t, AgentHold(call_id=t.call_id))
     elif not holding and t.s.held_by == leg.name:
         t.update(held_by="")
         t.journal(CallResumed(call_id=t.call_id, by_leg=leg.name, at=t.now))
+        _tell_agents(t, AgentUnhold(call_id=t.call_id))
+
+
+def _tell_agents(t: Turn, msg: AgentHold | AgentUnhold) -> None:
+    """The ACD agent on the call tracks hold time (``agent.hold`` / ``agent.unhold``)."""
+    for other in t.s.legs.values():
+        if other.agent and other.acd and other.status == "confirmed":
+            t.tell(f"agent/{other.agent}", msg)
 
 
 def on_reinvite(t: Turn, leg: Leg, tx: str, request: Request) -> None:

@@ -6,8 +6,8 @@ dialogs (the fields of :class:`sip.dialog.Dialog`), the INVITEs it must answer o
 the transfer or re-INVITE it was in the middle of, and carries on.
 
 Journal events (also published on topic ``calls``) are the CDR's source:
-``call.created``, ``call.ringing``, ``call.answered``, ``call.held``, ``call.resumed``,
-``call.transferred`` and ``call.ended`` (with its cause).
+``call.created``, ``call.queued``, ``call.ringing``, ``call.answered``, ``call.held``,
+``call.resumed``, ``call.transferred`` and ``call.ended`` (with its cause).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from dataclasses import field
 from typing import Literal
 
 from bus.message import Message, message
+from ivr.messages import IvrState
 from telephony.messages import Peer
 
-CallPhase = Literal["idle", "routing", "queued", "ringing", "connected", "ending", "ended"]
+CallPhase = Literal["idle", "routing", "ivr", "queued", "ringing", "connected", "ending", "ended"]
 LegStatus = Literal["trying", "early", "confirmed", "cancelling", "ending", "ended"]
 LegRole = Literal["uas", "uac"]
 MediaMode = Literal["relay", "anchored"]
@@ -137,6 +138,12 @@ class CallState(Message):
     ended_by: str = ""
     #: legs waiting for a media endpoint, in the order they were asked for
     opening: tuple[str, ...] = ()
+    #: the ACD queue the call waits in (or was answered from); "" for direct calls
+    queue: str = ""
+    #: when the caller started waiting in the ACD, kept across overflows
+    waiting_since: float | None = None
+    #: the IVR interpreter's state while the caller is in a scheme (``ivr:`` routes)
+    ivr: IvrState | None = None
 
 
 # ---------------------------------------------------------------- timers
@@ -210,6 +217,17 @@ class CallRinging(Message):
     at: float
 
 
+@message("call.queued")
+class CallQueued(Message):
+    """The queue took the call (again after an overflow): its place and estimated wait."""
+
+    call_id: str
+    queue: str
+    position: int
+    ewt_s: float
+    at: float
+
+
 @message("call.answered")
 class CallAnswered(Message):
     call_id: str
@@ -217,6 +235,7 @@ class CallAnswered(Message):
     agent: str
     waited_s: float
     at: float
+    queue: str = ""
 
 
 @message("call.held")
@@ -272,6 +291,7 @@ CALL_MESSAGES: tuple[type[Message], ...] = (
     MovedLegEnded,
     CallCreated,
     CallRinging,
+    CallQueued,
     CallAnswered,
     CallHeld,
     CallResumed,

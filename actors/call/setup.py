@@ -1,5 +1,8 @@
 """Setting a call up: the caller's INVITE, routing, ringing the far end, answer or failure.
 
+``queue:`` routes go through the ACD (:mod:`actors.call.acd`): the legs it rings are
+``acd`` legs, whose failure puts the call back in its queue instead of ending it.
+
 Leg ``a`` is the caller (we are its UAS); ``b`` the agent phone or the trunk we call (we are
 its UAC). Provisional responses from ``b`` are relayed to ``a`` (180, or 183 with early
 media); its 2xx is ACKed and relayed as our 2xx to ``a``; its failure becomes ours. A CANCEL
@@ -85,13 +88,16 @@ def on_invite(t: Turn, msg: InviteReceived) -> None:
     elif kind == "external":
         dial_external(t, "b", name, msg.out_trunk)
     elif kind == "ivr":
-        # The seam for the IVR interpreter: answer, then run scheme ``name`` through the
-        # media contract. Until it exists, the port logs the refusal and the caller hears 480.
-        reject(t, 480, "ivr_unavailable")
+        from actors.call.ivr_driver import start_ivr
+
+        start_ivr(t, name)  # 480 ivr_unavailable when the scheme is not loaded
     elif kind == "queue":
-        # The ACD path (Enqueue, then RingPhone from the agent actor) needs early media for
-        # music on hold; until the media pool is wired in, queue routes are refused.
-        reject(t, 480, "queue_unavailable")
+        from actors.call.acd import enqueue, known_queue
+
+        if known_queue(t, name):
+            enqueue(t, name)  # see actors.call.acd: ringback until an agent answers
+        else:
+            reject(t, 404, "no_route")
     else:
         reject(t, 404, "no_route")
 
@@ -127,6 +133,11 @@ def on_located(t: Turn, msg: Located) -> None:
         return
     if not msg.contacts:
         leg_ended(t, leg, final_status=480)
+        if leg.acd:
+            from actors.call.acd import ring_given_up
+
+            ring_given_up(t, leg, 480)
+            return
         on_leg_failed(t, t.leg(leg.name), 480, cause="not_registered")
         return
     best = msg.contacts[0]
@@ -140,6 +151,8 @@ def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
              body: bytes | None) -> None:
     """Send the dialog-creating INVITE of ``leg``; ``body`` None: offer the caller's SDP."""
     caller = t.s.legs.get("a")
+    if body is None and caller is not None and caller.status == "confirmed":
+        body = b""  # its offer was answered already (IVR): the far end offers, see _join
     offer = (caller.sdp if caller is not None else b"") if body is None else body
     max_forwards = 70
     if caller is not None and caller.invite:
@@ -152,7 +165,7 @@ def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
                         status="trying"))
     t.send(leg, request, peer)
     t.timer(f"ring:{leg.name}", t.settings.ring_timeout_s, NoAnswer(leg=leg.name))
-    if t.s.phase in ("routing", "queued"):
+    if t.s.phase in ("routing", "ivr", "queued"):
         t.go("ring")
 
 
@@ -241,9 +254,14 @@ def _answered(t: Turn, leg: Leg, resp: Response) -> None:
         target_answered(t, leg)
         return
     caller = t.s.legs.get("a")
-    if caller is None or caller.status not in ("trying", "early"):
+    joining = (caller is not None and caller.status == "confirmed" and not t.s.bridge
+               and t.s.phase == "ringing" and bool(leg.sdp))
+    if caller is None or (caller.status not in ("trying", "early") and not joining):
         t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
         hang_up(t, leg)
+        return
+    if joining:
+        _join(t, leg)
         return
     if caller.sdp:
         t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
@@ -256,10 +274,30 @@ def _answered(t: Turn, leg: Leg, resp: Response) -> None:
     dialog = dialog_of(caller)
     dialog.response_sent(t.request(caller.invite), ok)
     t.put(with_dialog(caller, dialog, status="confirmed"))
+    _connected(t, leg)
+
+
+def _join(t: Turn, leg: Leg) -> None:
+    """The far end answered our offer-less INVITE of a caller we answered already (after an
+    IVR): re-INVITE the caller with its offer; the caller's answer goes in our ACK to it."""
+    from actors.call.transfer import offer_to
+
+    leg = t.put(replace(leg, ack_deferred=True))
+    offer_to(t, "a", leg.sdp, ack_to=leg.name)
+    _connected(t, leg)
+
+
+def _connected(t: Turn, leg: Leg) -> None:
     t.update(bridge=("a", leg.name), answered_at=t.now)
     t.go("answer")
+    for other in list(t.s.legs.values()):  # ring-all: the other phones stop ringing
+        if other.role == "uac" and other.name != leg.name and other.status in ("trying",
+                                                                              "early"):
+            t.put(replace(hang_up(t, other), acd=False))
     t.journal(CallAnswered(call_id=t.call_id, leg=leg.name, agent=leg.agent,
-                           waited_s=max(0.0, t.now - t.s.created_at), at=t.now))
+                           waited_s=max(0.0, t.now - (t.s.waiting_since or t.s.created_at)),
+                           at=t.now,
+                           queue=t.s.queue))
     if leg.agent and leg.acd:
         t.tell(f"agent/{leg.agent}", AgentAnswered(call_id=t.call_id))
 
@@ -276,6 +314,11 @@ def _failed(t: Turn, leg: Leg, status: int) -> None:
         from actors.call.transfer import transfer_failed
 
         transfer_failed(t, status)
+        return
+    if leg.acd:
+        from actors.call.acd import ring_given_up
+
+        ring_given_up(t, leg, status)
         return
     on_leg_failed(t, leg, status)
 
@@ -307,6 +350,12 @@ def on_no_answer(t: Turn, msg: NoAnswer) -> None:
 
         hang_up(t, leg)
         transfer_failed(t, 408)
+        return
+    if leg.acd:  # the agent actor times the ring out (CancelRing); this is a backstop
+        from actors.call.acd import back_to_queue
+
+        t.put(replace(hang_up(t, leg), acd=False))
+        back_to_queue(t)
         return
     end_call(t, cause="no_answer", status=480, caller_status=480)
 

@@ -6,6 +6,7 @@ BYE is out); the phase says what the call as a whole is doing:
 
 * ``idle``: the actor has never seen its INVITE (a stray message activated it);
 * ``routing``: the caller's INVITE is here, the destination is being looked up;
+* ``ivr``: the caller is answered and in an IVR scheme (menus, prompts, digits);
 * ``queued``: waiting in an ACD queue for an agent (the caller hears ringback);
 * ``ringing``: an outgoing leg is being called;
 * ``connected``: two legs talk (hold and transfers happen inside this phase);
@@ -20,12 +21,16 @@ from typing import Final, Literal
 
 from actors.call.messages import CallPhase
 
-CallEvent = Literal["invite", "ring", "queue", "answer", "requeue", "end", "done"]
+CallEvent = Literal["invite", "ivr", "ring", "queue", "answer", "requeue", "end", "done"]
 
 TRANSITIONS: Final[Mapping[tuple[CallPhase, CallEvent], CallPhase]] = {
     ("idle", "invite"): "routing",
     ("routing", "ring"): "ringing",
     ("routing", "queue"): "queued",
+    ("routing", "ivr"): "ivr",
+    ("ivr", "queue"): "queued",
+    ("ivr", "ring"): "ringing",
+    ("ivr", "end"): "ending",
     ("queued", "ring"): "ringing",
     ("ringing", "ring"): "ringing",
     ("ringing", "answer"): "connected",

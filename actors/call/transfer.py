@@ -160,10 +160,10 @@ def target_answered(t: Turn, leg: Leg) -> None:
         transfer_failed(t, 488)
         return
     leg = t.put(replace(leg, ack_deferred=True))
-    _offer_to(t, transfer.keep, leg.sdp, ack_to=leg.name)
+    offer_to(t, transfer.keep, leg.sdp, ack_to=leg.name)
 
 
-def _offer_to(t: Turn, name: str, sdp: bytes, *, ack_to: str) -> None:
+def offer_to(t: Turn, name: str, sdp: bytes, *, ack_to: str) -> None:
     keep, reinvite = in_dialog(t.leg(name), "INVITE", local=t.local, call_id=t.call_id,
                                n=t.next_n(), body=sdp)
     t.put(keep)
@@ -176,7 +176,7 @@ def join_step(t: Turn, relay: OfferRelay, leg: Leg, body: bytes) -> None:
     if relay.then:
         # ``leg`` answered our offer-less re-INVITE with an offer: re-offer it to ``then``.
         t.put(replace(leg, ack_deferred=True))
-        _offer_to(t, relay.then, body, ack_to=leg.name)
+        offer_to(t, relay.then, body, ack_to=leg.name)
         return
     t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
     other = t.leg(relay.ack_to)

@@ -16,6 +16,7 @@ from actors.call.states import CallEvent, advance
 from actors.effects import CancelTimer, Effect, Journal, Publish, Send, StartTimer, Stop
 from bus.message import Message
 from conf.schema import Config
+from ivr.registry import SchemeRegistry
 from sip.message import Request, Response
 from telephony.messages import SIP_PORT, Peer, SendRequest, SendResponse
 from telephony.wire import Wire
@@ -33,6 +34,10 @@ class CallSettings:
     ring_timeout_s: float = 60.0
     #: a transferor that does not hang up after a successful transfer is released after this
     linger_s: float = 5.0
+    #: the IVR schemes ``ivr:`` routes run (None: those routes are refused with 480)
+    ivr: SchemeRegistry | None = field(default=None, compare=False)
+    #: a prompt "plays" this long per character of its text (no media endpoint yet)
+    prompt_s_per_char: float = 0.06
     #: parsed messages by their bytes, shared with the SIP port (a memo: never changes results)
     wire: Wire = field(default_factory=Wire, compare=False)
 

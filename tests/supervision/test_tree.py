@@ -19,7 +19,7 @@ def test_default_tree_follows_the_composition_root(tmp_path: Path) -> None:
     assert [c.id for c in spec.children] == [p.id for p in plans]
     assert [c.start for c in spec.children] == [p.start for p in plans]
     assert spec.children[0].id == "core"  # everything registers with it: it starts first
-    assert spec.strategy == "rest_for_one"
+    assert spec.strategy == "one_for_one"  # a crash must not take the SIP calls with it
     assert spec.intensity == config.supervision.intensity
     assert spec.backoff_initial_s == config.supervision.backoff_s
     for child in spec.children:

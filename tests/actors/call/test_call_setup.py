@@ -177,7 +177,7 @@ def test_an_unregistered_agent_gets_the_caller_480() -> None:
 
 
 @pytest.mark.parametrize(("route", "status", "cause"), [
-    ("ivr:main", 480, "ivr_unavailable"), ("queue:sales", 480, "queue_unavailable"),
+    ("ivr:main", 480, "ivr_unavailable"), ("queue:nosuch", 404, "no_route"),
     ("agent:nobody", 404, "no_route"), ("nonsense", 404, "no_route"),
 ])
 def test_routes_that_cannot_be_served_are_refused(route: str, status: int, cause: str) -> None:

@@ -1,0 +1,192 @@
+"""The call in an IVR scheme (``ivr:<name>`` routes): driving the pure interpreter.
+
+The caller is answered at once and the interpreter's actions become the call's effects
+(see :mod:`ivr`). Media is not anchored yet (relay mode), which shapes three choices:
+
+* the caller's 200 carries a placeholder answer (its first codec, our address, the discard
+  port 9): nothing is played, and when the scheme hands the call on (queue, agent, number)
+  the far end is called without an offer and its offer is re-INVITEd to the caller, so
+  media ends up end to end;
+* a ``Play`` "plays" for a time proportional to its text (``prompt_s_per_char``), then feeds
+  ``PlayDone``; digits come from SIP INFO (``application/dtmf-relay`` ``Signal=``, or
+  ``application/dtmf``) since RFC 4733 events need an RTP endpoint;
+* HTTP requests, voicemail and callbacks need services the call actor does not reach yet:
+  an ``HttpRequest`` fails at once (the scheme takes its fallback), ``RecordVoicemail`` ends
+  the call (cause ``voicemail_unavailable``), ``OfferCallback`` is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from actors.call.ending import end_call
+from actors.call.legs import dialog_of, response, with_dialog
+from actors.call.turn import Turn
+from ivr import messages as im
+from ivr.interpreter import step
+from ivr.messages import IvrEvent, IvrState
+from sip.message import Request
+
+PLAY_TIMER = "ivr-play"
+MIN_PROMPT_S = 0.2
+MAX_PROMPT_S = 15.0
+_CODECS = {0: "PCMU/8000", 8: "PCMA/8000", 9: "G722/8000", 18: "G729/8000"}
+
+
+def placeholder_answer(offer: bytes, host: str) -> bytes:
+    """An SDP answer accepting the offer's first audio codec at our address, port 9.
+
+    RFC 3264 §6: the answer keeps the offer's one audio stream; port 9 (discard) receives
+    nothing until a re-INVITE points the caller at the party it ends up talking to."""
+    payloads = ["0"]
+    for line in offer.decode("utf-8", "replace").splitlines():
+        if line.startswith("m=audio "):
+            fields = line.split()
+            payloads = fields[3:4] or ["0"]
+            if "101" in fields[4:]:
+                payloads.append("101")
+            break
+    lines = ["v=0", f"o=contactor 1 1 IN IP4 {host}", "s=contactor", f"c=IN IP4 {host}",
+             "t=0 0", f"m=audio 9 RTP/AVP {' '.join(payloads)}"]
+    first = int(payloads[0]) if payloads[0].isdigit() else -1
+    if first in _CODECS:
+        lines.append(f"a=rtpmap:{first} {_CODECS[first]}")
+    if "101" in payloads:
+        lines.extend(["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16"])
+    lines.append("a=sendrecv")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def start_ivr(t: Turn, name: str) -> None:
+    from actors.call.setup import reject
+
+    registry = t.settings.ivr
+    if registry is None or name not in registry.names():
+        reject(t, 480, "ivr_unavailable")
+        return
+    caller = t.leg("a")
+    request = t.request(caller.invite)
+    ok = response(request, 200, leg=caller, local=t.local,
+                  body=placeholder_answer(caller.sdp, t.local.host))
+    t.respond(caller, caller.tx, ok)
+    dialog = dialog_of(caller)
+    dialog.response_sent(request, ok)
+    t.put(with_dialog(caller, dialog, status="confirmed"))
+    t.go("ivr")
+    state, actions = registry.start_call(
+        name, {"caller": t.s.caller, "dialled": t.s.dialled, "call_id": t.call_id}, t.now)
+    _perform(t, state, actions)
+
+
+def feed(t: Turn, event: IvrEvent) -> None:
+    """One event for the running scheme (ignored once it is done or the call left it)."""
+    state = t.s.ivr
+    registry = t.settings.ivr
+    if state is None or registry is None or state.phase == "done" or t.s.phase != "ivr":
+        return
+    new, actions = step(registry.scheme_for(state), state, event, t.now)
+    _perform(t, new, actions)
+
+
+def on_ivr_event(t: Turn, event: IvrEvent) -> None:
+    feed(t, event)
+
+
+def digits_of(request: Request) -> str:
+    """DTMF digits in an INFO body: ``Signal=5`` (application/dtmf-relay) or ``5``."""
+    ctype = request.content_type
+    mime = ctype.mime if ctype is not None else ""
+    text = request.body.decode("ascii", "replace")
+    if mime == "application/dtmf-relay":
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip().lower() == "signal":
+                return "".join(c for c in value.strip().upper() if c in im.DTMF_DIGITS)
+        return ""
+    if mime == "application/dtmf":
+        return "".join(c for c in text.strip().upper() if c in im.DTMF_DIGITS)
+    return ""
+
+
+def on_info(t: Turn, request: Request) -> None:
+    for digit in digits_of(request):
+        feed(t, im.Digit(digit=digit))
+
+
+def _prompt_s(t: Turn, prompt: str) -> float:
+    text = prompt[4:] if prompt.startswith("tts:") else prompt
+    return min(MAX_PROMPT_S, max(MIN_PROMPT_S, len(text) * t.settings.prompt_s_per_char))
+
+
+def _perform(t: Turn, state: IvrState, actions: Sequence[object]) -> None:
+    pending = list(actions)
+    t.update(ivr=state)
+    while pending:
+        action = pending.pop(0)
+        if isinstance(action, im.Play):
+            t.timer(PLAY_TIMER, _prompt_s(t, action.prompt), im.PlayDone(prompt=action.prompt))
+        elif isinstance(action, im.StopPlay):
+            t.cancel_timer(PLAY_TIMER)
+        elif isinstance(action, im.StartTimer):
+            t.timer(f"ivr:{action.key}", action.after_s, im.Timeout(key=action.key))
+        elif isinstance(action, im.CancelTimer):
+            t.cancel_timer(f"ivr:{action.key}")
+        elif isinstance(action, im.HttpRequest):
+            registry = t.settings.ivr
+            assert registry is not None
+            failed = im.HttpFailed(id=action.id, reason="http is not wired to calls yet")
+            state, more = step(registry.scheme_for(state), state, failed, t.now)
+            t.update(ivr=state)
+            pending[:0] = list(more)
+        elif isinstance(action, im.Enqueue):
+            _leave(t, state)
+            from actors.call.acd import enqueue, known_queue
+
+            if known_queue(t, action.queue):
+                enqueue(t, action.queue, priority=action.priority, skills=action.skills or None)
+            else:
+                end_call(t, cause="no_route", status=200)
+        elif isinstance(action, im.TransferAgent):
+            _leave(t, state)
+            from actors.call.setup import ring_agent
+
+            ring_agent(t, t.free_leg_name(), action.login)
+        elif isinstance(action, im.TransferExternal):
+            _leave(t, state)
+            from actors.call.setup import dial_external
+
+            dial_external(t, t.free_leg_name(), action.number, t.s.out_trunk)
+        elif isinstance(action, im.RecordVoicemail):
+            _leave(t, state)
+            end_call(t, cause="voicemail_unavailable", status=200)
+        elif isinstance(action, im.Hangup):
+            _leave(t, state)
+            end_call(t, cause="ivr_hangup", status=200)
+        # OfferCallback and Log: nothing to do without a callback service or a debug log
+    if state.phase == "done" and t.s.ivr is not None:  # done without a hand-off
+        _leave(t, state)
+        end_call(t, cause=f"ivr_{state.outcome or 'done'}", status=200)
+
+
+def _leave(t: Turn, state: IvrState) -> None:
+    """The scheme is over: drop its timers and release the version it ran on."""
+    if t.s.ivr is None:
+        return
+    t.cancel_timer(PLAY_TIMER)
+    if state.timer:
+        t.cancel_timer(f"ivr:{state.timer}")
+    registry = t.settings.ivr
+    if registry is not None:
+        registry.release(state.scheme, state.version)
+    t.update(ivr=None)
+
+
+def caller_left(t: Turn) -> None:
+    """The caller hung up during the scheme: the interpreter hears it, the scheme ends."""
+    state = t.s.ivr
+    registry = t.settings.ivr
+    if state is None or registry is None:
+        return
+    if state.phase != "done":
+        state, _ = step(registry.scheme_for(state), state, im.CallerHangup(), t.now)
+    _leave(t, state)
