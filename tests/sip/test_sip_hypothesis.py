@@ -3,8 +3,6 @@ ever raise SipParseError (bounded in size and time)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sip_support import assert_round_trip
@@ -18,10 +16,12 @@ from sip.parser import StreamFramer, parse_datagram
 from sip.serializer import serialize
 from sip.uri import SipUri, parse_uri
 from sip.validation import validate_request, validate_response
+from tests.shared_data import TORTURE
 
 FAST = settings(max_examples=100, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
-TORTURE_FILES = sorted(Path("/work/shared/testdata/sip-torture/rfc4475").glob("*.dat"))
+TORTURE_FILES = sorted((TORTURE / "rfc4475").glob("*.dat"))
+assert TORTURE_FILES, f"no torture vectors in {TORTURE}"
 SEEDS = [p.read_bytes() for p in TORTURE_FILES]
 SEPARATORS = [b";", b",", b'"', b"<", b">", b"\r\n", b"\r\n ", b":", b"%", b"\\", b"\r\n\r\n"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sip_support import assert_round_trip
@@ -34,8 +33,8 @@ from sip.validation import (
     validate_request,
     validate_response,
 )
+from tests.shared_data import TORTURE
 
-TORTURE = Path("/work/shared/testdata/sip-torture")
 MANIFEST = [
     row for row in csv.DictReader((TORTURE / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
 ]

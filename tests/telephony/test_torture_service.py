@@ -26,10 +26,10 @@ from sip.errors import SipParseError
 from sip.message import Request
 from sip.parser import parse_datagram
 from sip.transaction_layer import server_key
+from tests.shared_data import TORTURE
 from tests.telephony.conftest import Running, start_service
 from tests.telephony.harness import CARRIER_IP, options, receive_all, status_of, udp_client
 
-TORTURE = Path("/work/shared/testdata/sip-torture")
 MANIFEST = {
     row["file"]: row["expected"]
     for row in csv.DictReader((TORTURE / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t")
