@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 
 from actors.node import Node
@@ -59,3 +60,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def spawn(host_id: str, bind: str, peers: dict[str, str]) -> subprocess.Popen[str]:
+    """Start a bare host in a child process and wait until it serves (tests, benchmarks).
+    It stops when its stdin closes, so it never outlives the caller."""
+    cmd = [sys.executable, "-m", "actors.bare_host", "--id", host_id, "--bind", bind]
+    for peer_id, endpoint in peers.items():
+        cmd += ["--peer", f"{peer_id}={endpoint}"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+    if not line.startswith("ready"):
+        proc.kill()
+        raise RuntimeError(f"bare host {host_id} did not start: {line!r}")
+    return proc

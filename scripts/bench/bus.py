@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from actors.bare_host import spawn
 from actors.host import Host
 from actors.node import Node
 from actors.placement import Placement
@@ -82,27 +83,8 @@ async def cross_process(n: int, asks: int, transport: str) -> tuple[float, float
         e1, e2 = f"ipc://{run}/h1.sock", f"ipc://{run}/h2.sock"
     else:
         e1, e2 = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "actors.bare_host",
-            "--id",
-            "h2",
-            "--bind",
-            e2,
-            "--peer",
-            f"h1={e1}",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert proc.stdout is not None
+    proc = await spawn("h2", e2, {"h1": e1})
     loop = asyncio.get_running_loop()
-    line = await loop.run_in_executor(None, proc.stdout.readline)
-    assert line.startswith("ready"), line
     node = Node(
         host_id="h1",
         codec=default_codec(),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +11,7 @@ import msgpack
 import pytest
 import zmq
 
+from actors.bare_host import spawn
 from actors.node import Node
 from actors.placement import Placement
 from actors.probe import ProbeCount, ProbeCounted
@@ -31,25 +30,7 @@ def free_port() -> int:
 async def pair() -> AsyncIterator[tuple[Node, list[dict[str, Any]], str]]:
     p1, p2 = free_port(), free_port()
     e1, e2 = f"tcp://127.0.0.1:{p1}", f"tcp://127.0.0.1:{p2}"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "actors.bare_host",
-            "--id",
-            "h2",
-            "--bind",
-            e2,
-            "--peer",
-            f"h1={e1}",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
-    assert line.startswith("ready"), line
+    proc = await spawn("h2", e2, {"h1": e1})
     dead: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     node = Node(
