@@ -65,7 +65,7 @@ WRAP_UP_TIMER = "wrap_up"
 #: messages an agent's desktop sends as asks: they get the new state as the reply
 _CLIENT_TAGS = frozenset(
     {"agent.login", "agent.ready", "agent.pause", "agent.logout", "agent.reject",
-     "agent.wrap_up_done", "agent.extend_wrap_up"}
+     "agent.wrap_up_done", "agent.extend_wrap_up", "agent.force_logout", "agent.force_release"}
 )  # fmt: skip
 
 
