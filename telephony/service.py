@@ -3,9 +3,9 @@
 Tree args (all optional):
 
 * ``media``: ``"relay"`` passes SDP through end to end (RTP flows between the phones);
-  ``"anchored"`` is the seam for media anchored in the media pool (``OpenMedia`` through the
-  port, SDP from the endpoints): not wired into the call actor yet, so it is refused at
-  start; ``"auto"`` (default) is relay until it is;
+  ``"anchored"`` anchors ``queue:`` calls in the media pool (music on hold, bridging and
+  stereo recording: :mod:`actors.call.anchor`); ``"auto"`` (default) is relay for now.
+  Without the arg, the environment variable ``CONTACTOR_MEDIA`` chooses (same values);
 * ``keepalive_s``: seconds between OPTIONS pings of each registered contact (default 30);
 * ``ring_timeout_s``: how long an outgoing leg may ring (default 60).
 
@@ -54,6 +54,8 @@ DIGEST_ALGORITHMS = ("MD5", "SHA-256")
 SNAPSHOT_EVERY_S = 0.05
 STATS_EVERY_S = 0.5
 _WILDCARDS = ("0.0.0.0", "::", "")
+#: chooses the media mode when the tree gives no ``media`` arg (the config has no key yet)
+MEDIA_ENV = "CONTACTOR_MEDIA"
 
 
 class CallSnapshots:
@@ -114,8 +116,7 @@ def media_mode(choice: str) -> MediaMode:
     if choice in ("auto", "relay"):
         return "relay"
     if choice == "anchored":
-        raise ValueError("telephony arg media = anchored: the call actor does not anchor "
-                         "media in the media pool yet; use relay (or auto)")
+        return "anchored"
     raise ValueError(f"telephony arg media must be auto, relay or anchored; got {choice!r}")
 
 
@@ -125,7 +126,7 @@ def call_behaviour(center: Center, args: dict[str, Any] | None = None) -> CallBe
     settings = CallSettings(
         config=center.config, local=local_sip(center.config),
         ivr=load_center_schemes(center.config, None) if center.config.ivrs else None,
-        media=media_mode(str(args.get("media", "auto"))),
+        media=media_mode(str(args.get("media", os.environ.get(MEDIA_ENV, "auto")))),
         ring_timeout_s=float(args.get("ring_timeout_s", 60.0)),
     )
     return CallBehaviour(settings)
@@ -193,7 +194,7 @@ async def main(ctx: ServiceContext) -> None:
             reconciler = loop.create_task(reconcile_forever(
                 node.host, [a.login for a in config.agents],
                 lambda uri: bool(registrar.locate(uri, loop.time())), ctx.stopping,
-                every_s=config.center.reconcile_every_s))
+                every_s=config.center.reconcile_every_s, queues=[q.name for q in config.queues]))
         next_stats = 0.0
         try:
             while not ctx.stopping.is_set():

@@ -54,6 +54,7 @@ from actors.matcher.messages import (
     Outcome,
     Presence,
 )
+from actors.queue.messages import Abandon
 from bus.message import Message, evolve
 
 AGENTS_TOPIC = "agents"
@@ -185,6 +186,10 @@ def _step(
         outcome = "withdrawn"
         if isinstance(msg, CallEnded):
             reason = "caller_gone"
+            if state.queue:
+                # The caller is gone: take the call out of its queue too, or the matcher
+                # would offer it again (and again) to the next free agent.
+                effects.append(Send(to=f"queue/{state.queue}", msg=Abandon(call_id=msg.call_id)))
         else:
             reason = msg.reason if isinstance(msg, OfferWithdrawn) else f"repair: {msg.reason}"
     elif isinstance(msg, ForceRelease):
