@@ -141,7 +141,8 @@ class Host:
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._corr = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer_handle: asyncio.TimerHandle | None = None
+        self._timer_handle: asyncio.Handle | None = None
+        self._timer_due = float("inf")
 
     # ----------------------------------------------------------------- delivery
 
@@ -297,7 +298,16 @@ class Host:
             n = 0
             mailbox = cell.mailbox
             while mailbox and n < self.batch and cell.state is not None:
-                self._process(cell, mailbox.popleft(), now)
+                item = mailbox.popleft()
+                try:
+                    self._process(cell, item, now)
+                except Exception as exc:
+                    # A fault of the host itself (not of decide): record it and keep serving
+                    # every other actor rather than stall the whole run queue.
+                    self.crashes += 1
+                    trace = "".join(traceback.format_exception(exc))
+                    self.dead_letters({"reason": "host.error", "to": cell.address,
+                                       "tag": item[0].TAG, "traceback": trace})
                 n += 1
             done += n
             if mailbox and self.cells.get(cell.address) is cell and not cell.loading:
@@ -442,13 +452,17 @@ class Host:
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
         if self._timer_handle is not None:
-            if self._timer_handle.when() <= loop.time() + (due - self.clock()):
+            # Our own record of the armed deadline: uvloop returns a plain Handle (no when())
+            # for a zero delay.
+            if self._timer_due <= due:
                 return
             self._timer_handle.cancel()
+        self._timer_due = due
         self._timer_handle = loop.call_later(max(0.0, due - self.clock()), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer_handle = None
+        self._timer_due = float("inf")
         self.fire_timers(self.clock())
         self._arm_timer()
 

@@ -239,3 +239,20 @@ async def test_port_receives_effects_and_answers_asks() -> None:
     host.tell("io/disk", Add(n=1))
     assert await host.ask("io/disk", Get()) == Value(total=2)
     assert seen == [Add(n=1), Get()]
+
+
+async def test_timer_due_now_on_uvloop() -> None:
+    """A timer armed with no delay left (uvloop hands back a plain Handle for it)."""
+    import uvloop
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        host = Host(host_id="h1", behaviours=[Counter()],
+                    placement=Placement.single("h1", ("counter",)), clock=loop.time)
+        host.tell("counter/a", Later(after_s=0.0))
+        host.tell("counter/a", Later(after_s=0.0))  # re-arms while the first handle is live
+        await asyncio.sleep(0.05)
+        return (await host.ask("counter/a", Get())).total  # type: ignore[attr-defined, no-any-return]
+
+    total = await asyncio.get_running_loop().run_in_executor(None, uvloop.run, scenario())
+    assert total == 7
