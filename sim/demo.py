@@ -63,7 +63,8 @@ class DemoFeeder:
         domain = self.config.sip.domain
         for agent in self.config.agents:
             port = _free_port()
-            self._spawn(f"phone-{agent.login}", "demo_phone.xml", port, [])
+            # -aa: answer the registrar's OPTIONS keepalives (else the phone is "unreachable")
+            self._spawn(f"phone-{agent.login}", "demo_phone.xml", port, ["-aa"])
             self._phones.append((agent.extension, agent.password, port))
         time.sleep(0.3)
         registered = [ext for ext, pw, port in self._phones if self._register(ext, pw, port)]
