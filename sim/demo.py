@@ -22,7 +22,7 @@ from typing import Any
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 #: numbers the demo callers dial, and how fast (calls per second each)
-DEMO_CALLS = (("2000", 0.4), ("2001", 0.3))
+DEMO_CALLS = (("2000", 0.1), ("2001", 0.08))  # ~5 erlangs on 5 agents: busy, not swamped
 MAX_CALLS = 5000  # per caller: the demo stops placing calls after this many
 MAX_CONCURRENT = 8
 REREGISTER_S = 240.0
