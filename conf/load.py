@@ -197,6 +197,7 @@ def _media(t: Table, center: CenterConfig) -> MediaConfig:
     if isinstance(low, int) and isinstance(high, int) and high <= low:
         t.problem("rtp_port_max", f"expected a port above rtp_port_min ({low}); got {high}")
     section = MediaConfig(
+        mode=t.text("mode", "relay", choices=("relay", "anchored")),
         rtp_port_min=low, rtp_port_max=high,
         workers=t.integer("workers", defaults.workers, lo=1, hi=256),
         recording_format=t.text("recording_format", "flac", choices=RECORDING_FORMATS),

@@ -111,6 +111,9 @@ class SipConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaConfig:
+    # "relay": SDP end to end (RTP phone to phone); "anchored": queue calls through the media
+    # pool (music on hold, bridging, stereo recording)
+    mode: str = "relay"
     rtp_port_min: int = 20000
     rtp_port_max: int = 29999
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)

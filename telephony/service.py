@@ -5,7 +5,7 @@ Tree args (all optional):
 * ``media``: ``"relay"`` passes SDP through end to end (RTP flows between the phones);
   ``"anchored"`` anchors ``queue:`` calls in the media pool (music on hold, bridging and
   stereo recording: :mod:`actors.call.anchor`); ``"auto"`` (default) is relay for now.
-  Without the arg, the environment variable ``CONTACTOR_MEDIA`` chooses (same values);
+  Without the arg, ``CONTACTOR_MEDIA`` or else the config's ``[media] mode`` chooses;
 * ``keepalive_s``: seconds between OPTIONS pings of each registered contact (default 30);
 * ``ring_timeout_s``: how long an outgoing leg may ring (default 60).
 
@@ -54,7 +54,7 @@ DIGEST_ALGORITHMS = ("MD5", "SHA-256")
 SNAPSHOT_EVERY_S = 0.05
 STATS_EVERY_S = 0.5
 _WILDCARDS = ("0.0.0.0", "::", "")
-#: chooses the media mode when the tree gives no ``media`` arg (the config has no key yet)
+#: overrides ``[media] mode`` when the tree gives no ``media`` arg
 MEDIA_ENV = "CONTACTOR_MEDIA"
 
 
@@ -126,7 +126,8 @@ def call_behaviour(center: Center, args: dict[str, Any] | None = None) -> CallBe
     settings = CallSettings(
         config=center.config, local=local_sip(center.config),
         ivr=load_center_schemes(center.config, None) if center.config.ivrs else None,
-        media=media_mode(str(args.get("media", os.environ.get(MEDIA_ENV, "auto")))),
+        media=media_mode(str(args.get("media", os.environ.get(MEDIA_ENV,
+                                                               center.config.media.mode)))),
         ring_timeout_s=float(args.get("ring_timeout_s", 60.0)),
     )
     return CallBehaviour(settings)

@@ -7,10 +7,11 @@ with (located through the registrar like ``agent:`` routes) as a new leg; the ph
 200 go to ``agent/<login>`` as ``agent.ring`` / ``agent.answered``; :class:`CancelRing` (the
 agent rejected or did not answer in time: the agent actor decides that) CANCELs the leg.
 
-Media: the caller is *not* answered while queued. It gets 180 as soon as it is queued (it
-hears ringback from its own network) and the agent phone's 200 with its SDP answer is relayed
-as the caller's 200, so media stays end to end (relay mode) without a media pool endpoint.
-Music on hold and announcements need anchored media: :class:`Announce` is ignored until then.
+Media (relay mode): the caller is *not* answered while queued. It gets 180 as soon as it is
+queued (it hears ringback from its own network) and the agent phone's 200 with its SDP answer
+is relayed as the caller's 200, so media stays end to end without a media pool endpoint.
+In anchored mode (:mod:`actors.call.anchor`) the caller is answered with a media pool
+endpoint and hears music on hold. :class:`Announce` is still ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from dataclasses import replace
 
 from actors.agent.messages import CallEnded as AgentCallEnded
 from actors.agent.messages import CancelRing, Reject, RingPhone
+from actors.call.anchor import (
+    anchoring,
+    close_endpoint,
+    open_caller_media,
+    ring_agent_anchored,
+)
 from actors.call.ending import end_call, hang_up
 from actors.call.legs import response
 from actors.call.messages import CallQueued, Leg
@@ -42,6 +49,7 @@ def enqueue(t: Turn, name: str, waiting_since: float | None = None, *,
     t.update(queue=name, waiting_since=since)
     t.tell(f"queue/{name}", Enqueue(call_id=t.call_id, caller=t.s.caller, waiting_since=since,
                                     priority=priority, skills=skills))
+    open_caller_media(t)  # anchored media: the caller is answered once its endpoint is open
     caller = t.s.legs.get("a")
     if caller is not None and caller.status == "trying":
         t.respond(caller, caller.tx, response(t.request(caller.invite), 180, leg=caller,
@@ -81,6 +89,7 @@ def ring_given_up(t: Turn, leg: Leg, status: int) -> None:
     declines is reported as the agent rejecting the offer, so the next agent is tried now."""
     if status in _DECLINED:
         t.tell(f"agent/{leg.agent}", Reject(call_id=t.call_id))
+    close_endpoint(t, t.leg(leg.name))
     t.put(replace(t.leg(leg.name), acd=False))  # its agent has moved on: no CallEnded later
     back_to_queue(t)
 
@@ -108,6 +117,9 @@ def on_ring_phone(t: Turn, msg: RingPhone) -> None:
     if _acd_leg(t, msg.agent) is not None:
         return  # a duplicate
     name = t.free_leg_name()
+    if anchoring(t):
+        ring_agent_anchored(t, name, msg.agent, msg.phone_uri)
+        return
     t.put(Leg(name=name, role="uac", agent=msg.agent, acd=True))
     t.tell(SIP_PORT, Locate(call_id=t.call_id, leg=name, aor=msg.phone_uri))
 
@@ -116,7 +128,7 @@ def on_cancel_ring(t: Turn, msg: CancelRing) -> None:
     leg = _acd_leg(t, msg.agent)
     if leg is None:
         return
-    leg = hang_up(t, leg)
+    leg = close_endpoint(t, hang_up(t, leg))
     t.put(replace(leg, acd=False))
     back_to_queue(t)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from actors.agent.messages import CancelRing, RingPhone
 from actors.call.acd import on_announce, on_cancel_ring, on_overflow, on_queued, on_ring_phone
+from actors.call.anchor import on_media_failed, on_media_opened, on_recording_saved
 from actors.call.ending import leg_ended, maybe_done
 from actors.call.indialog import on_failure, on_reinvite_response, on_request
 from actors.call.ivr_driver import on_ivr_event
@@ -36,12 +37,15 @@ from actors.queue.messages import Announce, Overflow, Queued
 from bus.message import Message
 from ivr.messages import PlayDone as IvrPlayDone
 from ivr.messages import Timeout as IvrTimeout
+from media.messages import RecordingSaved
 from sip.builders import make_response
 from telephony.messages import (
     SIP_PORT,
     CancelReceived,
     InviteReceived,
     Located,
+    MediaFailed,
+    MediaOpened,
     SendResponse,
     SipFailure,
     SipRequestIn,
@@ -122,6 +126,9 @@ _HANDLERS: dict[type[Message], _Handler] = {
     CancelRing: on_cancel_ring,
     IvrPlayDone: on_ivr_event,
     IvrTimeout: on_ivr_event,
+    MediaOpened: on_media_opened,
+    MediaFailed: on_media_failed,
+    RecordingSaved: on_recording_saved,
 }
 
 

@@ -15,6 +15,7 @@ from actors.call.legs import cancel_for, in_dialog, response
 from actors.call.messages import CallEnded, Leg, MovedLegEnded
 from actors.call.turn import Turn
 from actors.queue.messages import Abandon
+from media.messages import CloseEndpoint
 
 LIVE = ("trying", "early", "confirmed", "cancelling", "ending")
 
@@ -72,6 +73,9 @@ def maybe_done(t: Turn) -> None:
                         by_leg=s.ended_by, duration_s=max(0.0, t.now - s.created_at),
                         talk_s=talk, at=t.now))
     for leg in s.legs.values():
+        if leg.endpoint:  # anchored media: closing the endpoints finishes the recording
+            owner = leg.moved_from or s.call_id
+            t.tell(f"media/{owner}", CloseEndpoint(endpoint=leg.endpoint))
         if leg.agent and leg.acd:
             t.tell(f"agent/{leg.agent}", AgentCallEnded(call_id=s.call_id))
         if leg.moved_from and leg.alias:  # the call this leg came from may stop forwarding

@@ -105,7 +105,7 @@ def on_bye(t: Turn, leg: Leg, tx: str, bye: Request) -> None:
     end_call(t, cause=cause, status=200, by=leg.name)
 
 
-def _hold_events(t: Turn, leg: Leg, sdp: bytes) -> None:
+def hold_events(t: Turn, leg: Leg, sdp: bytes) -> None:
     if not sdp:
         return
     try:
@@ -130,6 +130,11 @@ def _tell_agents(t: Turn, msg: AgentHold | AgentUnhold) -> None:
 
 
 def on_reinvite(t: Turn, leg: Leg, tx: str, request: Request) -> None:
+    if leg.endpoint:
+        from actors.call.anchor import on_anchored_reinvite
+
+        on_anchored_reinvite(t, leg, tx, request)  # anchored media: answered from its endpoint
+        return
     partner = t.partner(leg.name)
     if t.s.relay is not None:
         answer(t, leg, tx, request, 491)  # one offer/answer exchange at a time (§14.2)
@@ -141,7 +146,7 @@ def on_reinvite(t: Turn, leg: Leg, tx: str, request: Request) -> None:
         _close_remote_invite(t, leg, request, 488)
         return
     sdp = sdp_of(request)
-    _hold_events(t, leg, sdp)
+    hold_events(t, leg, sdp)
     partner, reinvite = in_dialog(partner, "INVITE", local=t.local, call_id=t.call_id,
                                   n=t.next_n(), body=sdp)
     t.put(partner)

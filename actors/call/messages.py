@@ -7,7 +7,8 @@ the transfer or re-INVITE it was in the middle of, and carries on.
 
 Journal events (also published on topic ``calls``) are the CDR's source:
 ``call.created``, ``call.queued``, ``call.ringing``, ``call.answered``, ``call.held``,
-``call.resumed``, ``call.transferred`` and ``call.ended`` (with its cause).
+``call.resumed``, ``call.transferred``, ``call.recorded`` (anchored media) and
+``call.ended`` (with its cause).
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ class Leg(Message):
     #: uac: the peer's 2xx is held un-ACKed until the other side's ACK brings the answer
     ack_deferred: bool = False
     sdp: bytes = b""
+    #: anchored media: the media pool endpoint of this leg and the SDP we sent the peer
     endpoint: str = ""
+    local_sdp: bytes = b""
+    #: the AOR an anchored agent leg locates once its endpoint is open
+    target_uri: str = ""
     agent: str = ""
     #: rung for the ACD: the agent actor hears Ring / Answered / CallEnded for this leg
     acd: bool = False
@@ -238,6 +243,17 @@ class CallAnswered(Message):
     queue: str = ""
 
 
+@message("call.recorded")
+class CallRecorded(Message):
+    """The media pool saved the call's stereo recording (anchored media only)."""
+
+    call_id: str
+    path: str
+    seconds: float
+    format: str
+    at: float
+
+
 @message("call.held")
 class CallHeld(Message):
     call_id: str
@@ -293,6 +309,7 @@ CALL_MESSAGES: tuple[type[Message], ...] = (
     CallRinging,
     CallQueued,
     CallAnswered,
+    CallRecorded,
     CallHeld,
     CallResumed,
     CallTransferred,

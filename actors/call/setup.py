@@ -151,6 +151,8 @@ def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
              body: bytes | None) -> None:
     """Send the dialog-creating INVITE of ``leg``; ``body`` None: offer the caller's SDP."""
     caller = t.s.legs.get("a")
+    if body is None and leg.local_sdp:
+        body = leg.local_sdp  # anchored media: our endpoint's offer
     if body is None and caller is not None and caller.status == "confirmed":
         body = b""  # its offer was answered already (IVR): the far end offers, see _join
     offer = (caller.sdp if caller is not None else b"") if body is None else body
@@ -253,6 +255,11 @@ def _answered(t: Turn, leg: Leg, resp: Response) -> None:
 
         target_answered(t, leg)
         return
+    if leg.endpoint:
+        from actors.call.anchor import agent_answered
+
+        agent_answered(t, leg, resp)
+        return
     caller = t.s.legs.get("a")
     joining = (caller is not None and caller.status == "confirmed" and not t.s.bridge
                and t.s.phase == "ringing" and bool(leg.sdp))
@@ -284,6 +291,11 @@ def _join(t: Turn, leg: Leg) -> None:
 
     leg = t.put(replace(leg, ack_deferred=True))
     offer_to(t, "a", leg.sdp, ack_to=leg.name)
+    _connected(t, leg)
+
+
+def connected(t: Turn, leg: Leg) -> None:
+    """``leg`` answered and talks to the caller: the call is connected (journaled)."""
     _connected(t, leg)
 
 

@@ -164,6 +164,9 @@ def target_answered(t: Turn, leg: Leg) -> None:
 
 
 def offer_to(t: Turn, name: str, sdp: bytes, *, ack_to: str) -> None:
+    from actors.call.anchor import close_endpoint
+
+    close_endpoint(t, t.leg(name))  # anchored media: the leg now talks to the offerer
     keep, reinvite = in_dialog(t.leg(name), "INVITE", local=t.local, call_id=t.call_id,
                                n=t.next_n(), body=sdp)
     t.put(keep)
@@ -265,6 +268,9 @@ def on_handover(t: Turn, msg: LegHandover) -> None:
     name = t.free_leg_name()
     t.put(replace(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call))
     t.update(transfer=replace(transfer, new_leg=name))
+    from actors.call.anchor import close_endpoint
+
+    close_endpoint(t, t.leg(name))  # its offer goes to ``keep``: no longer anchored
     leg, reinvite = in_dialog(t.leg(name), "INVITE", local=t.local, call_id=t.call_id,
                               n=t.next_n())
     t.put(leg)

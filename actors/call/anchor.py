@@ -1,0 +1,243 @@
+"""Anchored media for ``queue:`` calls: both legs talk to endpoints of the media pool.
+
+In ``media = "anchored"`` mode a queued caller is answered at once with SDP pointing at a
+caller endpoint (``media/<call_id>``), hears its queue's music on hold, and the agent phone is
+offered an agent endpoint. When the agent answers, hold music stops, the two endpoints are
+bridged and the call is recorded in stereo (caller left, agent right). Every endpoint is
+closed when the call ends (closing finishes the recording; :class:`RecordingSaved` comes
+back and is journaled as ``call.recorded``). A re-INVITE on an anchored leg (hold, resume)
+is answered from its endpoint; a leg re-offered someone else's media (transfer, overflow to
+a trunk) loses its endpoint and talks to that peer directly.
+
+Endpoints are opened through the SIP port (:class:`OpenMedia`: ``media.open`` answers only
+asks); every other media request is a plain tell. A caller answered by an IVR first keeps
+end-to-end media (the relay path), as do agent and external routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from actors.call.ending import end_call
+from actors.call.legs import ack_for, dialog_of, response, sdp_of, with_dialog
+from actors.call.messages import CallRecorded, Leg
+from actors.call.turn import Turn
+from media.messages import (
+    Bridge,
+    CloseEndpoint,
+    Direction,
+    Play,
+    Record,
+    RecordingSaved,
+    SetRemote,
+    StopPlay,
+)
+from sip.errors import OfferAnswerError, SdpError
+from sip.message import Request, Response
+from sip.offer_answer import NegotiatedAudio, build_answer, build_offer, negotiate_answer
+from sip.sdp import parse_sdp, serialize_sdp
+from telephony.messages import SIP_PORT, Locate, MediaFailed, MediaOpened, OpenMedia
+
+#: the session version of every description we make (we never re-offer on an anchored leg)
+_VERSION = 1
+
+
+def media_address(call_id: str) -> str:
+    return f"media/{call_id}"
+
+
+def anchoring(t: Turn) -> bool:
+    """Whether this call's media is anchored: the caller's endpoint is open or on its way."""
+    caller = t.s.legs.get("a")
+    return caller is not None and (bool(caller.endpoint) or "a" in t.s.opening)
+
+
+def _session_id(t: Turn) -> int:
+    return int(t.now * 1000) & 0x7FFFFFFF
+
+
+def _open(t: Turn, leg: str) -> None:
+    t.update(opening=(*t.s.opening, leg))
+    t.tell(SIP_PORT, OpenMedia(call_id=t.call_id, leg=leg))
+
+
+def open_caller_media(t: Turn) -> bool:
+    """On Enqueue of a caller still unanswered: ask for its endpoint. False: stay relay."""
+    caller = t.s.legs.get("a")
+    if (t.s.media != "anchored" or caller is None or not caller.sdp or caller.endpoint
+            or caller.status not in ("trying", "early") or "a" in t.s.opening):
+        return False
+    _open(t, "a")
+    return True
+
+
+def ring_agent_anchored(t: Turn, name: str, agent: str, phone_uri: str) -> None:
+    """An agent leg of an anchored call: its endpoint first, then the phone is located."""
+    t.put(Leg(name=name, role="uac", agent=agent, acd=True, target_uri=phone_uri))
+    _open(t, name)
+
+
+def _tell(t: Turn, msg: SetRemote | Play | StopPlay | Bridge | Record | CloseEndpoint) -> None:
+    t.tell(media_address(t.call_id), msg)
+
+
+_DIRECTIONS: dict[str, Direction] = {"sendrecv": "sendrecv", "sendonly": "sendonly",
+                                      "recvonly": "recvonly", "inactive": "inactive"}
+
+
+def _set_remote(t: Turn, endpoint: str, audio: NegotiatedAudio) -> None:
+    event = audio.telephone_event
+    _tell(t, SetRemote(endpoint=endpoint, host=audio.remote_address, port=audio.remote_port,
+                       payload_type=audio.codec.payload_type,
+                       telephone_event_pt=event.payload_type if event else None,
+                       ptime_ms=audio.ptime,
+                       direction=_DIRECTIONS.get(audio.direction, "inactive")))
+
+
+def close_endpoint(t: Turn, leg: Leg) -> Leg:
+    """Close ``leg``'s endpoint: the leg is done, or its peer is re-offered someone else's
+    media (a transfer, a trunk after an overflow) and talks to it directly from now on."""
+    if not leg.endpoint:
+        return leg
+    # a leg handed over by another call (attended transfer) keeps that call's endpoint
+    t.tell(media_address(leg.moved_from or t.call_id), CloseEndpoint(endpoint=leg.endpoint))
+    return t.put(replace(t.leg(leg.name), endpoint="", local_sdp=b""))
+
+
+# ---------------------------------------------------------------- endpoints opened
+
+
+def on_media_opened(t: Turn, msg: MediaOpened) -> None:
+    leg = t.s.legs.get(msg.leg)
+    t.update(opening=tuple(n for n in t.s.opening if n != msg.leg))
+    wanted = (leg is not None and not leg.endpoint and leg.status in ("trying", "early")
+              and t.s.phase not in ("ending", "ended", "idle"))
+    if leg is None or not wanted:
+        t.tell(media_address(msg.call_id), CloseEndpoint(endpoint=msg.endpoint))
+        return
+    leg = t.put(replace(leg, endpoint=msg.endpoint))
+    if leg.name == "a":
+        _answer_caller(t, leg, msg)
+    else:
+        _offer_agent(t, leg, msg)
+
+
+def on_media_failed(t: Turn, msg: MediaFailed) -> None:
+    t.update(opening=tuple(n for n in t.s.opening if n != msg.leg))
+    leg = t.s.legs.get(msg.leg)
+    if leg is None or leg.status not in ("trying", "early"):
+        return
+    if leg.name == "a":
+        end_call(t, cause="media_unavailable", status=500, caller_status=500)
+        return
+    from actors.call.acd import ring_given_up
+
+    leg = t.put(replace(leg, status="ended", final_status=500))
+    ring_given_up(t, leg, 500)
+
+
+def _answer_caller(t: Turn, caller: Leg, opened: MediaOpened) -> None:
+    try:
+        answer, audio = build_answer(parse_sdp(caller.sdp), address=opened.host,
+                                     port=opened.port, session_id=_session_id(t),
+                                     session_version=_VERSION)
+    except (SdpError, OfferAnswerError):
+        close_endpoint(t, caller)
+        end_call(t, cause="no_common_codec", status=488, caller_status=488)
+        return
+    body = serialize_sdp(answer)
+    invite = t.request(caller.invite)
+    ok = response(invite, 200, leg=caller, local=t.local, body=body)
+    t.respond(caller, caller.tx, ok)
+    dialog = dialog_of(caller)
+    dialog.response_sent(invite, ok)
+    caller = t.put(with_dialog(caller, dialog, status="confirmed", local_sdp=body))
+    _set_remote(t, caller.endpoint, audio)
+    moh = next((q.moh for q in t.settings.config.queues if q.name == t.s.queue), "default")
+    if t.s.answered_at is None:
+        _tell(t, Play(endpoint=caller.endpoint, prompt=moh, loop=True))
+    bridge_if_ready(t)
+
+
+def _offer_agent(t: Turn, leg: Leg, opened: MediaOpened) -> None:
+    offer = build_offer(address=opened.host, port=opened.port, session_id=_session_id(t),
+                        session_version=_VERSION)
+    leg = t.put(replace(leg, local_sdp=serialize_sdp(offer)))
+    t.tell(SIP_PORT, Locate(call_id=t.call_id, leg=leg.name, aor=leg.target_uri))
+
+
+# ---------------------------------------------------------------- the agent answers
+
+
+def agent_answered(t: Turn, leg: Leg, resp: Response) -> None:
+    """The agent phone's 2xx to our offer: ACK it, point its endpoint at the phone, talk."""
+    from actors.call.setup import connected
+
+    t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
+    try:
+        audio = negotiate_answer(parse_sdp(leg.local_sdp), parse_sdp(sdp_of(resp)))
+    except (SdpError, OfferAnswerError):
+        from actors.call.ending import hang_up
+
+        hang_up(t, leg)
+        end_call(t, cause="no_common_codec", status=488, by="", caller_status=488)
+        return
+    _set_remote(t, leg.endpoint, audio)
+    connected(t, leg)
+    bridge_if_ready(t)
+
+
+def bridge_if_ready(t: Turn) -> None:
+    """Both endpoints of the talking pair exist: stop hold music, bridge and record."""
+    if len(t.s.bridge) != 2:
+        return
+    caller, agent = (t.s.legs.get(n) for n in t.s.bridge)
+    if caller is None or agent is None or not caller.endpoint or not agent.endpoint:
+        return
+    if caller.status != "confirmed":
+        return
+    _tell(t, StopPlay(endpoint=caller.endpoint))
+    _tell(t, Bridge(a=caller.endpoint, b=agent.endpoint))
+    _tell(t, Record(call_id=t.call_id, left=caller.endpoint, right=agent.endpoint,
+                    agent=agent.agent, queue=t.s.queue))
+
+
+# ---------------------------------------------------------------- in the dialog
+
+
+def on_anchored_reinvite(t: Turn, leg: Leg, tx: str, request: Request) -> None:
+    """A re-INVITE on an anchored leg (hold, resume, a new address) is answered here, from
+    the leg's endpoint: the other leg never sees it."""
+    from actors.call.indialog import hold_events
+
+    ours = parse_sdp(leg.local_sdp)
+    version = ours.origin.session_version + 1
+    offer = sdp_of(request)
+    connection = ours.connection
+    try:
+        if not offer or connection is None or not ours.media:
+            raise OfferAnswerError("no offer to answer")  # offerless: we re-offer as before
+        answer, audio = build_answer(parse_sdp(offer), address=connection.address,
+                                     port=ours.media[0].port,
+                                     session_id=int(ours.origin.session_id),
+                                     session_version=version)
+    except (SdpError, OfferAnswerError, ValueError):
+        answer, audio = replace(ours, origin=replace(ours.origin, session_version=version)), None
+    if offer and audio is None:
+        status, body = 488, b""
+    else:
+        status, body = 200, serialize_sdp(answer)
+    reply = response(request, status, leg=leg, local=t.local, body=body)
+    t.respond(leg, tx, reply)
+    dialog = dialog_of(leg)
+    dialog.response_sent(request, reply)
+    leg = t.put(with_dialog(leg, dialog, local_sdp=body or leg.local_sdp,
+                            sdp=offer or leg.sdp))
+    if audio is not None:
+        hold_events(t, leg, offer)
+        _set_remote(t, leg.endpoint, audio)
+
+
+def on_recording_saved(t: Turn, msg: RecordingSaved) -> None:
+    t.journal(CallRecorded(call_id=msg.call_id, path=msg.path, seconds=msg.seconds,
+                           format=msg.format, at=t.now))

@@ -1,0 +1,121 @@
+"""Anchored media end to end: a SIPp carrier caller sending RTP calls a queue of a running
+center started with ``CONTACTOR_MEDIA=anchored``; a registered SIPp agent phone (sending RTP
+too) answers and hangs up after ``TALK_S``. The media pool answered the caller, bridged the
+two legs and recorded the call: ``contactor recordings --json`` lists a stereo recording of
+the talk time, converted to FLAC, with audio on both channels."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.center import Center, write_config
+from tests.e2e.test_center_queues import FRONT, adapt, agent, journal, wait_for
+from tests.telephony.harness import CARRIER_IP, PHONE_IP, Sipp, free_port, sipp
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+TALK_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def center() -> Iterator[Center]:
+    workdir = Path(tempfile.mkdtemp(prefix="contactor-e2e-rec-"))
+    workdir.chmod(0o755)
+    c = write_config(workdir)
+    c.config.write_text(adapt(c.config.read_text()))
+    (c.config.parent / "ivr" / "front.yaml").write_text(FRONT)
+    before = os.environ.get("CONTACTOR_MEDIA")
+    os.environ["CONTACTOR_MEDIA"] = "anchored"  # inherited by the center's processes
+    try:
+        up = c.cli("up", "--detach", timeout=120)
+    finally:
+        if before is None:
+            del os.environ["CONTACTOR_MEDIA"]
+        else:
+            os.environ["CONTACTOR_MEDIA"] = before
+    assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
+    try:
+        yield c
+    finally:
+        down = c.cli("down", timeout=60)
+        assert down.returncode == 0, down.stderr
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Sipp]]:
+    started: list[Sipp] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def rtp_peer(name: str, scenario: str, *, ip: str, port: int, remote: str | None,
+             procs: list[Sipp], extra: list[str], keys: dict[str, str]) -> Sipp:
+    """A SIPp peer whose RTP (a pcap it plays) comes from a port of its own."""
+    proc = sipp(name, str(SCENARIOS / scenario), local_ip=ip, local_port=port, remote=remote,
+                extra=["-mi", ip, "-mp", str(free_port(ip, tcp_too=False)), *extra], keys=keys)
+    procs.append(proc)
+    return proc
+
+
+def channels(path: Path) -> np.ndarray:
+    """The recording's samples, shape (frames, channels), decoded with sox."""
+    raw = subprocess.run(["sox", str(path), "-t", "raw", "-e", "signed", "-b", "16", "-"],
+                         capture_output=True, check=True, timeout=30).stdout
+    info = subprocess.run(["soxi", "-c", str(path)], capture_output=True, text=True,
+                          check=True, timeout=30)
+    count = int(info.stdout.strip())
+    return np.frombuffer(raw, dtype="<i2").reshape(-1, count)
+
+
+def test_an_anchored_queue_call_is_bridged_and_recorded_in_stereo(
+        center: Center, procs: list[Sipp]) -> None:
+    since = time.time()
+    ext, password, login = "1001", "anna-1001", "anna"
+    phone_port = free_port(PHONE_IP, tcp_too=False)
+    rtp_peer("phone-rtp", "phone_rtp.xml", ip=PHONE_IP, port=phone_port, remote=None,
+             procs=procs, extra=["-d", str(int(TALK_S * 1000))], keys={"user": ext})
+    reg = sipp("register-anna", "register.xml", local_ip=PHONE_IP,
+               local_port=free_port(PHONE_IP, tcp_too=False),
+               remote=f"127.0.0.1:{center.sip_port}", extra=["-au", ext, "-ap", password],
+               keys={"user": ext, "contact_port": str(phone_port)})
+    assert reg.wait(15) == 0, reg.errors()
+    agent(center, "login", login, "--phone", f"sip:{ext}@127.0.0.1")
+    agent(center, "ready", login)
+    rtp_peer("caller-rtp", "caller_rtp.xml", ip=CARRIER_IP,
+             port=free_port(CARRIER_IP, tcp_too=False), remote=f"127.0.0.1:{center.sip_port}",
+             procs=procs, extra=["-s", "2000"], keys={})
+    for proc in procs:
+        assert proc.wait(30) == 0, f"sipp {proc.name}:\n{proc.errors()}"
+    [answered] = journal(center, since, "call.answered")
+    call_id = answered["call_id"]
+    assert (answered["agent"], answered["queue"]) == (login, "sales")
+    [recorded] = wait_for(lambda: journal(center, since, "call.recorded"), "call.recorded",
+                          timeout=20)
+    assert recorded["call_id"] == call_id
+
+    def listed() -> list[dict[str, object]]:
+        out = center.cli("recordings", "--call", call_id, "--json")
+        assert out.returncode == 0, out.stderr
+        return [r for r in json.loads(out.stdout) if r.get("complete")]
+
+    [row] = wait_for(listed, "the recording listed", timeout=20)
+    assert row["format"] == "flac" and str(row["path"]).endswith(".flac")
+    assert row["agent"] == login and row["queue"] == "sales"
+    assert abs(float(row["duration_s"]) - TALK_S) <= 0.5, row
+    samples = channels(Path(str(row["path"])))
+    assert samples.shape[1] == 2
+    assert abs(samples.shape[0] / 8000 - TALK_S) <= 0.5, samples.shape
+    rms = np.sqrt(np.mean(samples.astype(np.float64) ** 2, axis=0))
+    assert rms[0] > 100 and rms[1] > 100, f"a silent channel: rms {rms}"
+    agent(center, "pause", login, "--reason", "test")
