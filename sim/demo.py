@@ -77,6 +77,10 @@ class DemoFeeder:
                     self.say(f"demo: agent {agent.login} could not log in: {exc}")
         trunk_ip = self.config.trunks[0].host if self.config.trunks else "127.0.0.1"
         for number, rate in DEMO_CALLS:
+            # one call right away per number, so a newcomer sees traffic at once ...
+            self._spawn(f"first-{number}", "demo_caller.xml", _free_port(), [
+                "-i", trunk_ip, "-s", number, "-m", "1", self.sip_target])
+            # ... then a steady trickle
             self._spawn(f"caller-{number}", "demo_caller.xml", _free_port(), [
                 "-i", trunk_ip, "-s", number, "-r", str(rate), "-l", str(MAX_CONCURRENT),
                 "-m", str(MAX_CALLS), self.sip_target])
