@@ -11,7 +11,6 @@ import asyncio
 import os
 import threading
 import time
-from pathlib import Path
 
 import zmq
 
@@ -23,19 +22,6 @@ from bus.pubsub import run_proxy
 from bus.system import HostInfo
 from supervision.composition import Center
 from supervision.service import ServiceContext
-
-
-def gateway_secret(data_dir: Path) -> bytes:
-    path = data_dir / "run" / "secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as f:
-        secret = os.urandom(32)
-        f.write(secret)
-    return secret
 
 
 async def main(ctx: ServiceContext) -> None:
@@ -58,7 +44,7 @@ async def main(ctx: ServiceContext) -> None:
     node.start()
     users = center.users()
     gateway = Gateway(
-        ctx=zctx, codec=codec, auth=Authenticator(users, gateway_secret(ctx.data_dir)),
+        ctx=zctx, codec=codec, auth=Authenticator(users, center.secret("secret")),
         host=node.host, router_bind=topo.gateway_router, pub_bind=topo.gateway_pub,
         broadcasts_from=topo.xpub, clock=time.time,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -192,6 +193,20 @@ class Center:
         finally:
             await writer.close(timeout=5)
             pool.close()
+
+    def secret(self, name: str) -> bytes:
+        """A random secret kept in ``<data>/run/<name>`` (0600, made on first use), so that a
+        restarted process still accepts what it signed before (gateway tokens, SIP nonces)."""
+        path = self.data_dir / "run" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        secret = os.urandom(32)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+        return secret
 
     def dead_letter_log(self, process_id: str, log: Any) -> Callable[[dict[str, Any]], None]:
         """Dead letters go to ``<data>/logs/dead-letters.jsonl`` and to the service log."""

@@ -19,7 +19,6 @@ import asyncio
 import os
 import ssl
 import time
-from pathlib import Path
 from typing import Any
 
 import zmq
@@ -91,21 +90,6 @@ def telephony_codec() -> Codec:
     return default_codec()
 
 
-def sip_secret(data_dir: Path) -> bytes:
-    """The digest nonce secret (``<data>/run/sip-secret``, 0600): a restarted listener still
-    accepts the nonces it issued."""
-    path = data_dir / "run" / "sip-secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as f:
-        secret = os.urandom(32)
-        f.write(secret)
-    return secret
-
-
 def local_sip(config: Config) -> LocalSip:
     listen = config.sip.listen
     host = config.sip.domain if listen.host in _WILDCARDS else listen.host
@@ -155,7 +139,7 @@ async def main(ctx: ServiceContext) -> None:
     zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     async with center.open_store() as store:
         bindings = BindingStore(store.pool)
-        digest = DigestServer(realm=config.sip.domain, secret=sip_secret(ctx.data_dir),
+        digest = DigestServer(realm=config.sip.domain, secret=center.secret("sip-secret"),
                               algorithms=DIGEST_ALGORITHMS)
         registrar = Registrar(digest=digest,
                               passwords={a.extension: a.password for a in config.agents},
