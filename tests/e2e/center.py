@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import socket
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,3 +94,24 @@ def write_config(workdir: Path) -> Center:
     config.write_text(text)
     return Center(workdir=workdir, config=config, data=workdir / "var", sip_port=sip_port,
                   gateway_port=gateway_port)
+
+
+@contextlib.contextmanager
+def running_center(prefix: str = "contactor-e2e-",
+                   prepare: Callable[[Center], None] | None = None) -> Iterator[Center]:
+    """A demo-config center on free ports (``prepare`` may edit its files first), started
+    with ``contactor up --detach`` and always stopped and removed afterwards."""
+    # Not under pytest's tmp (0700 root): the embedded PostgreSQL runs as its own user.
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    workdir.chmod(0o755)
+    c = write_config(workdir)
+    if prepare is not None:
+        prepare(c)
+    up = c.cli("up", "--detach", timeout=120)
+    assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
+    try:
+        yield c
+    finally:
+        down = c.cli("down", timeout=60)
+        shutil.rmtree(workdir, ignore_errors=True)
+        assert down.returncode == 0, down.stderr

@@ -10,18 +10,15 @@ IVR scheme ``front`` (press 1 for sales).
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from store.embedded import embedded_status
-from tests.e2e.center import Center, write_config
+from tests.e2e.center import Center, running_center
 from tests.telephony.harness import CARRIER_IP, PHONE_IP, Sipp, free_port, sipp
 
 PHONES = {"anna": ("1001", "anna-1001"), "chloe": ("1003", "chloe-1003"),
@@ -88,21 +85,15 @@ def adapt(text: str) -> str:
     return text + EXTRA
 
 
-@pytest.fixture(scope="module")
-def center() -> Iterator[Center]:
-    workdir = Path(tempfile.mkdtemp(prefix="contactor-e2e-acd-"))
-    workdir.chmod(0o755)
-    c = write_config(workdir)
+def prepare(c: Center) -> None:
     c.config.write_text(adapt(c.config.read_text()))
     (c.config.parent / "ivr" / "front.yaml").write_text(FRONT)
-    up = c.cli("up", "--detach", timeout=120)
-    assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
-    try:
+
+
+@pytest.fixture(scope="module")
+def center() -> Iterator[Center]:
+    with running_center("contactor-e2e-acd-", prepare) as c:
         yield c
-    finally:
-        down = c.cli("down", timeout=60)
-        assert down.returncode == 0, down.stderr
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

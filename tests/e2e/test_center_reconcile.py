@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from store.embedded import embedded_status
-from tests.e2e.center import Center, write_config
+from tests.e2e.center import Center, running_center
+
+
+def prepare(c: Center) -> None:
+    text = c.config.read_text()
+    c.config.write_text(re.sub(r"^reconcile_every_s = .*$", "reconcile_every_s = 1", text,
+                               flags=re.M))
 
 
 @pytest.fixture(scope="module")
 def center() -> Iterator[Center]:
-    workdir = Path(tempfile.mkdtemp(prefix="contactor-e2e-"))
-    workdir.chmod(0o755)
-    c = write_config(workdir)
-    text = re.sub(r"^reconcile_every_s = .*$", "reconcile_every_s = 1", c.config.read_text(),
-                  flags=re.M)
-    c.config.write_text(text)
-    up = c.cli("up", "--detach", timeout=120)
-    assert up.returncode == 0, up.stderr
-    try:
+    with running_center("contactor-e2e-rec-", prepare) as c:
         yield c
-    finally:
-        c.cli("down", timeout=60)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_agent_without_a_registered_phone_is_logged_out_and_journaled(center: Center) -> None:

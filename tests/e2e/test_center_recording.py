@@ -1,5 +1,5 @@
 """Anchored media end to end: a SIPp carrier caller sending RTP calls a queue of a running
-center started with ``CONTACTOR_MEDIA=anchored``; a registered SIPp agent phone (sending RTP
+center started with ``[media] mode = "anchored"``; a registered SIPp agent phone (sending RTP
 too) answers and hangs up after ``TALK_S``. The media pool answered the caller, bridged the
 two legs and recorded the call: ``contactor recordings --json`` lists a stereo recording of
 the talk time, converted to FLAC, with audio on both channels."""
@@ -7,10 +7,7 @@ the talk time, converted to FLAC, with audio on both channels."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,37 +15,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.e2e.center import Center, write_config
-from tests.e2e.test_center_queues import FRONT, adapt, agent, journal, wait_for
+from tests.e2e.center import Center, running_center
+from tests.e2e.test_center_queues import agent, journal, wait_for
+from tests.e2e.test_center_queues import prepare as queues_prepare
 from tests.telephony.harness import CARRIER_IP, PHONE_IP, Sipp, free_port, sipp
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 TALK_S = 3.0
 
 
+def prepare(c: Center) -> None:
+    queues_prepare(c)
+    text = c.config.read_text()
+    c.config.write_text(text.replace("[media]\n", '[media]\nmode = "anchored"\n', 1))
+
+
 @pytest.fixture(scope="module")
 def center() -> Iterator[Center]:
-    workdir = Path(tempfile.mkdtemp(prefix="contactor-e2e-rec-"))
-    workdir.chmod(0o755)
-    c = write_config(workdir)
-    c.config.write_text(adapt(c.config.read_text()))
-    (c.config.parent / "ivr" / "front.yaml").write_text(FRONT)
-    before = os.environ.get("CONTACTOR_MEDIA")
-    os.environ["CONTACTOR_MEDIA"] = "anchored"  # inherited by the center's processes
-    try:
-        up = c.cli("up", "--detach", timeout=120)
-    finally:
-        if before is None:
-            del os.environ["CONTACTOR_MEDIA"]
-        else:
-            os.environ["CONTACTOR_MEDIA"] = before
-    assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
-    try:
+    with running_center("contactor-e2e-rec-", prepare) as c:
         yield c
-    finally:
-        down = c.cli("down", timeout=60)
-        assert down.returncode == 0, down.stderr
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
