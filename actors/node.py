@@ -98,6 +98,28 @@ class Node:
 
         self._register_task = asyncio.get_running_loop().create_task(again())
 
+    async def serve(self, stopping: asyncio.Event, stats: dict[str, Any],
+                    extra: Callable[[], dict[str, Any]] = dict,
+                    snapshot_every_s: float = 0.05, stats_every_s: float = 0.5) -> None:
+        """A host process's main loop until ``stopping``: persist changed actor states every
+        ``snapshot_every_s``, refresh ``stats`` (host gauges, msgs/s, ``extra()``) every
+        ``stats_every_s``, and flush the snapshots one last time when asked to stop."""
+        loop = asyncio.get_running_loop()
+        host = self.host
+        last_t, last_n, next_stats = loop.time(), host.processed, 0.0
+        while not stopping.is_set():
+            host.flush_snapshots()
+            now = loop.time()
+            if now >= next_stats:
+                rate = (host.processed - last_n) / max(now - last_t, 1e-6)
+                last_t, last_n, next_stats = now, host.processed, now + stats_every_s
+                stats.update(host.stats(), msgs_per_s=round(rate, 1), **extra())
+            try:
+                await asyncio.wait_for(stopping.wait(), snapshot_every_s)
+            except TimeoutError:
+                pass
+        host.flush_snapshots()
+
     def close(self) -> None:
         if self._register_task is not None:
             self._register_task.cancel()

@@ -20,9 +20,6 @@ from bus.system import HostInfo
 from supervision.composition import Center
 from supervision.service import ServiceContext
 
-SNAPSHOT_EVERY_S = 0.05
-STATS_EVERY_S = 0.5
-
 
 async def main(ctx: ServiceContext) -> None:
     center = Center.load(ctx.config_path, ctx.data_dir)
@@ -48,22 +45,8 @@ async def main(ctx: ServiceContext) -> None:
                 node.host.tell(address, msg)
         ctx.ready()
         ctx.log.info("actors.ready", kinds=list(plan.kinds), endpoint=node.endpoint)
-        last_t, last_n = loop.time(), 0
-        next_stats = 0.0
         try:
-            while not ctx.stopping.is_set():
-                node.host.flush_snapshots()
-                now = loop.time()
-                if now >= next_stats:
-                    processed = node.host.processed
-                    rate = (processed - last_n) / max(now - last_t, 1e-6)
-                    last_t, last_n, next_stats = now, processed, now + STATS_EVERY_S
-                    ctx.stats.update(node.host.stats(), msgs_per_s=round(rate, 1))
-                try:
-                    await asyncio.wait_for(ctx.stopping.wait(), SNAPSHOT_EVERY_S)
-                except TimeoutError:
-                    pass
-            node.host.flush_snapshots()
+            await node.serve(ctx.stopping, ctx.stats)
             await store.writer.flush()
         finally:
             node.close()

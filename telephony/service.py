@@ -50,8 +50,6 @@ from telephony.stack import SipStack
 #: MD5 first: many desk phones (and SIPp) answer only the first challenge and know only MD5;
 #: RFC 8760 clients that prefer SHA-256 still find it offered.
 DIGEST_ALGORITHMS = ("MD5", "SHA-256")
-SNAPSHOT_EVERY_S = 0.05
-STATS_EVERY_S = 0.5
 _WILDCARDS = ("0.0.0.0", "::", "")
 #: overrides ``[media] mode`` when the tree gives no ``media`` arg
 MEDIA_ENV = "CONTACTOR_MEDIA"
@@ -180,20 +178,10 @@ async def main(ctx: ServiceContext) -> None:
                 node.host, [a.login for a in config.agents],
                 lambda uri: bool(registrar.locate(uri, loop.time())), ctx.stopping,
                 every_s=config.center.reconcile_every_s, queues=[q.name for q in config.queues]))
-        next_stats = 0.0
         try:
-            while not ctx.stopping.is_set():
-                node.host.flush_snapshots()
-                now = loop.time()
-                if now >= next_stats:
-                    next_stats = now + STATS_EVERY_S
-                    ctx.stats.update(node.host.stats(), sip=dict(stack.counters),
-                                     bindings=len(registrar), transactions=len(stack.layer))
-                try:
-                    await asyncio.wait_for(ctx.stopping.wait(), SNAPSHOT_EVERY_S)
-                except TimeoutError:
-                    pass
-            node.host.flush_snapshots()
+            await node.serve(ctx.stopping, ctx.stats, lambda: {
+                "sip": dict(stack.counters), "bindings": len(registrar),
+                "transactions": len(stack.layer)})
             await store.writer.flush()
         finally:
             if reconciler is not None:
