@@ -105,7 +105,7 @@ def _read(root: Table, source: Path) -> Config:
         queues=tuple(_queue(t) for t in root.tables("queue")),
         agents=tuple(_agent(t, sip) for t in root.tables("agent")),
         ivrs=tuple(_ivr(t) for t in root.tables("ivr")),
-        users=tuple(_user(t) for t in root.tables("user")),
+        users=tuple(_user(t, sip) for t in root.tables("user")),
         supervision=_supervision(root.table("supervision")),
         stats=_stats(root.table("stats")),
     )
@@ -197,7 +197,7 @@ def _media(t: Table, center: CenterConfig) -> MediaConfig:
     if isinstance(low, int) and isinstance(high, int) and high <= low:
         t.problem("rtp_port_max", f"expected a port above rtp_port_min ({low}); got {high}")
     section = MediaConfig(
-        mode=t.text("mode", "relay", choices=("relay", "anchored")),
+        mode=t.text("mode", "anchored", choices=("relay", "anchored")),
         rtp_port_min=low, rtp_port_max=high,
         workers=t.integer("workers", defaults.workers, lo=1, hi=256),
         recording_format=t.text("recording_format", "flac", choices=RECORDING_FORMATS),
@@ -335,14 +335,21 @@ def _ivr(t: Table) -> IvrConfig:
     return section
 
 
-def _user(t: Table) -> UserConfig:
+def _user(t: Table, sip: SipConfig) -> UserConfig:
+    extension = t.text("extension", None, pattern=r"[0-9]+", what="digits like '1901'")
+    phone = t.text("phone", f"sip:{extension}@{sip.domain}" if extension else None,
+                   pattern=r"sips?:\S+@\S+", what="a SIP URI like 'sip:1901@pbx.example'")
     section = UserConfig(
         login=t.text("login", pattern=NAME, what=NAME_TEXT),
         name=t.text("name"),
         roles=t.texts("roles", choices=ROLES),
         password=t.text("password", None),
         token=t.text("token", None),
+        extension=extension,
+        phone=phone,
     )
+    if extension and section.password is None:
+        t.problem("extension", "a phone extension needs a password (its SIP digest secret)")
     if not section.roles and "roles" not in t:
         t.problem("roles", f"required key is missing (expected an array of {one_of(ROLES)})")
     if section.password is None and section.token is None:

@@ -111,9 +111,9 @@ class SipConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaConfig:
-    # "relay": SDP end to end (RTP phone to phone); "anchored": queue calls through the media
-    # pool (music on hold, bridging, stereo recording)
-    mode: str = "relay"
+    # "anchored": queue and IVR calls through the media pool (prompts, DTMF, music on hold,
+    # bridging, stereo recording); "relay": SDP end to end (RTP phone to phone, no recording)
+    mode: str = "anchored"
     rtp_port_min: int = 20000
     rtp_port_max: int = 29999
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -210,6 +210,10 @@ class UserConfig:
     roles: tuple[str, ...]
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    #: a supervisor's own phone (registers with ``extension``/``password``): the phone a
+    #: help request's listen, whisper or barge rings
+    extension: str | None = None
+    phone: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

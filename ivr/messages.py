@@ -183,6 +183,28 @@ class Log(Message):
     text: str
 
 
+# ---------------------------------------------------------------- call actor -> IVR I/O port
+
+
+@message("ivr.run_http")
+class RunHttp(Message):
+    """Perform ``request`` for call ``call_id``; the answer (HttpResult or HttpFailed with the
+    request's id) is told to ``call/<call_id>``."""
+
+    call_id: str
+    request: HttpRequest
+
+
+@message("ivr.debug_lines")
+class DebugLines(Message):
+    """Lines for the call's debug log (``ivr.debug_log``); ``done``: the scheme is over."""
+
+    call_id: str
+    scheme: str
+    lines: tuple[Log, ...] = ()
+    done: bool = False
+
+
 IvrAction = (Play | StopPlay | StartTimer | CancelTimer | HttpRequest | Enqueue | TransferAgent
              | TransferExternal | RecordVoicemail | OfferCallback | Hangup | Log)
 
@@ -190,5 +212,5 @@ IvrAction = (Play | StopPlay | StartTimer | CancelTimer | HttpRequest | Enqueue 
 IVR_MESSAGES: tuple[type[Message], ...] = (
     IvrState, PlayDone, Digit, Timeout, HttpResult, HttpFailed, CallerHangup, Play, StopPlay,
     StartTimer, CancelTimer, HttpRequest, Enqueue, TransferAgent, TransferExternal,
-    RecordVoicemail, OfferCallback, Hangup, Log,
+    RecordVoicemail, OfferCallback, Hangup, Log, RunHttp, DebugLines,
 )

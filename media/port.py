@@ -28,6 +28,7 @@ from media.messages import (
     OpenEndpoint,
     PauseRecording,
     Play,
+    PlayDone,
     Record,
     RecordingSaved,
     SetRemote,
@@ -62,6 +63,9 @@ class MediaPort:
         self.publish = publish
         self.log = log
         self.requests = 0
+        #: per endpoint, the number of the latest Play/StopPlay (a late-loading prompt that
+        #: was superseded must not start)
+        self._plays: dict[str, int] = {}
 
     # ------------------------------------------------------------------ worker callbacks
 
@@ -112,9 +116,11 @@ class MediaPort:
             w.unbridge(msg.a, msg.b)
         elif isinstance(msg, Play):
             w.endpoint(msg.endpoint)  # fail now, not after loading the prompt
-            asyncio.get_running_loop().create_task(self._play(env, msg))
+            turn = self._plays[msg.endpoint] = self._plays.get(msg.endpoint, 0) + 1
+            asyncio.get_running_loop().create_task(self._play(env, msg, turn))
             return None
         elif isinstance(msg, StopPlay):
+            self._plays[msg.endpoint] = self._plays.get(msg.endpoint, 0) + 1
             w.stop_play(msg.endpoint)
         elif isinstance(msg, Record):
             w.record(msg.call_id, msg.left, msg.right, agent=msg.agent, queue=msg.queue)
@@ -124,20 +130,31 @@ class MediaPort:
             w.join(msg.call_id, supervisor=msg.supervisor, caller=msg.caller, agent=msg.agent,
                    mode=msg.mode)
         elif isinstance(msg, CloseEndpoint):
+            self._plays.pop(msg.endpoint, None)
             w.close_endpoint(msg.endpoint)
         else:
             return ErrorReply(code="media.unexpected",
                               text=f"media worker does not handle {msg.TAG}")
         return OK
 
-    async def _play(self, env: Envelope, msg: Play) -> None:
+    async def _play(self, env: Envelope, msg: Play, turn: int) -> None:
         loop = asyncio.get_running_loop()
         try:
-            # Reading (or converting with sox) a prompt must not stall the tick.
+            # Reading (or converting with sox, speaking with espeak-ng) a prompt must not
+            # stall the tick.
             samples = await loop.run_in_executor(None, self.samples, msg.prompt)
-            self.worker.play(msg.endpoint, msg.prompt, samples, msg.loop)
+            if self._plays.get(msg.endpoint) == turn:  # else stopped, replaced or closed
+                self.worker.play(msg.endpoint, msg.prompt, samples, msg.loop)
         except SoundError as exc:
             self.host.reply(env, ErrorReply(code="media.prompt", text=str(exc)))
+            if self.log is not None:
+                self.log.warning("media.prompt_failed", endpoint=msg.endpoint,
+                                 prompt=msg.prompt[:80], error=str(exc))
+            endpoint = self.worker.endpoints.get(msg.endpoint)
+            if endpoint is not None and self._plays.get(msg.endpoint) == turn:
+                # Played nothing, but it is over: an IVR waiting for its end goes on.
+                self.on_event(endpoint.call_id, PlayDone(
+                    call_id=endpoint.call_id, endpoint=msg.endpoint, prompt=msg.prompt))
         except MediaError as exc:
             self.host.reply(env, ErrorReply(code="media.unknown", text=str(exc)))
         else:

@@ -1,7 +1,9 @@
 """The sound library: prompts as 8 kHz mono files under ``<data>/sounds``.
 
 Anything sox reads can be imported; it is stored as 16-bit PCM WAV (``.wav``) or raw
-µ-law (``.ul``). Text prompts are spoken with espeak-ng. A prompt still named by an IVR
+µ-law (``.ul``). Text prompts are spoken with espeak-ng, either into a named prompt
+(``contactor sounds say``) or on first use of a ``tts:<text>`` prompt (IVR schemes, queue
+announcements), cached by the text's hash under ``<sounds>/.tts``. A prompt still named by an IVR
 scheme (``[[ivr]] scheme`` YAML files) or a queue's music on hold cannot be deleted. The
 demo prompts are made at first start, not shipped: speech by espeak-ng, hold music as a
 generated melody.
@@ -9,6 +11,7 @@ generated melody.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -27,6 +30,10 @@ from media.wav import WavError, WavWriter, read_wav
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SUFFIXES = (".wav", ".ul")
 TOOL_TIMEOUT_S = 60.0
+TTS = "tts:"
+TTS_VOICE = "en"
+#: prompts kept decoded in memory per process
+CACHE_PROMPTS = 256
 HOLD_MUSIC = "hold-music"
 #: ``moh = "default"`` in a queue means the generated hold music
 ALIASES = {"default": HOLD_MUSIC}
@@ -149,6 +156,26 @@ class SoundLibrary:
                  f"speak prompt {name!r}")
             return self.import_file(name, spoken)
 
+    def speech(self, text: str, *, voice: str = TTS_VOICE) -> Path:
+        """The spoken ``text`` as an 8 kHz prompt file, made once and cached by its hash."""
+        if not text.strip():
+            raise SoundError("tts: prompt has no text to speak")
+        digest = hashlib.sha1(f"{voice}\0{text}".encode()).hexdigest()[:20]
+        cache = self.directory / ".tts"
+        target = cache / f"{digest}.wav"
+        if target.exists():
+            return target
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            spoken = Path(tmp) / "spoken.wav"
+            _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(spoken), text],
+                 f"speak {text[:40]!r}")
+            partial = Path(tmp) / "prompt.wav"
+            _run(["sox", "-q", "-V1", str(spoken), "-r", str(CLOCK_RATE), "-c", "1", "-t", "wav",
+                  "-e", "signed-integer", "-b", "16", str(partial)], f"convert {text[:40]!r}")
+            shutil.move(str(partial), target)  # whole or absent: never a half-written prompt
+        return target
+
     def save_samples(self, name: str, samples: npt.NDArray[np.int16]) -> Path:
         self._checked(name)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -221,13 +248,17 @@ class SoundLibrary:
         if cached is not None:
             return cached
         path = self.path_of(prompt) if NAME.fullmatch(prompt) else None
-        if path is not None:
+        if prompt.startswith(TTS):
+            samples = self._read(self.speech(prompt[len(TTS):]))
+        elif path is not None:
             samples = self._read(path)
         else:
             source = Path(prompt)
             if not source.is_absolute() or not source.exists():
                 raise SoundError(f"no prompt {prompt!r} in {self.directory} and no such file")
             samples = self._convert(source)
+        if len(self._cache) >= CACHE_PROMPTS:
+            self._cache.pop(next(iter(self._cache)))  # oldest first: spoken positions churn
         self._cache[prompt] = samples
         return samples
 

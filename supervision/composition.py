@@ -51,8 +51,9 @@ def _call_behaviour(center: Center) -> Behaviour[Any]:
     return call_behaviour(center, center.process("telephony").args)
 
 
-#: kinds served by the ``telephony`` process only (``sip`` is its listener's port)
-TELEPHONY_KINDS = ("call", "sip")
+#: kinds served by the ``telephony`` process only (``sip`` is its listener's port, ``ivr-io``
+#: the IVR port: HTTP requests and debug logs of schemes)
+TELEPHONY_KINDS = ("call", "sip", "ivr-io")
 
 
 LOCAL_ADMIN = "local-admin"

@@ -2,15 +2,19 @@
 
 Tree args (all optional):
 
-* ``media``: ``"relay"`` passes SDP through end to end (RTP flows between the phones);
-  ``"anchored"`` anchors ``queue:`` calls in the media pool (music on hold, bridging and
-  stereo recording: :mod:`actors.call.anchor`); ``"auto"`` (default) is relay for now.
-  Without the arg, ``CONTACTOR_MEDIA`` or else the config's ``[media] mode`` chooses;
+* ``media``: ``"anchored"`` (also ``"auto"``) anchors ``queue:`` and ``ivr:`` calls in the
+  media pool (prompts and DTMF, music on hold and announcements, bridging and stereo
+  recording: :mod:`actors.call.anchor`); ``"relay"`` passes SDP through end to end (RTP
+  flows between the phones, no prompts, no recording). Without the arg,
+  ``CONTACTOR_MEDIA`` or else the config's ``[media] mode`` (default anchored) chooses;
 * ``keepalive_s``: seconds between OPTIONS pings of each registered contact (default 30);
 * ``ring_timeout_s``: how long an outgoing leg may ring (default 60).
 
 The ``[[ivr]]`` schemes of the config are loaded at start (a broken scheme stops the start
-with every problem listed); ``ivr:`` routes run them in the call actor.
+with every problem listed); ``ivr:`` routes run them in the call actor. Scheme files are
+watched (hot reload: calls in progress finish on the version they started with, a broken
+file is refused and logged) and the IVR port (:mod:`ivr.port`) performs the schemes' HTTP
+requests and writes per-call debug logs under ``<data>/logs/ivr/<scheme>/``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from bus.message import Message
 from bus.system import HostInfo
 from conf.schema import Config
 from ivr.center import load_center_schemes
+from ivr.port import IVR_PORT, IvrPort
+from ivr.registry import ReloadResult
+from ivr.watch import SchemeWatcher, watch
 from sip.digest import DigestServer
 from supervision.composition import Center
 from supervision.service import ServiceContext
@@ -94,10 +101,18 @@ def local_sip(config: Config) -> LocalSip:
     return LocalSip(host=host, port=listen.port, domain=config.sip.domain)
 
 
+def phone_passwords(config: Config) -> dict[str, str]:
+    """Digest secrets by extension: agents' phones and supervisors' phones register."""
+    passwords = {u.extension: u.password for u in config.users
+                 if u.extension and u.password}
+    passwords.update({a.extension: a.password for a in config.agents})
+    return passwords
+
+
 def media_mode(choice: str) -> MediaMode:
-    if choice in ("auto", "relay"):
+    if choice == "relay":
         return "relay"
-    if choice == "anchored":
+    if choice in ("auto", "anchored"):
         return "anchored"
     raise ValueError(f"telephony arg media must be auto, relay or anchored; got {choice!r}")
 
@@ -140,7 +155,7 @@ async def main(ctx: ServiceContext) -> None:
         digest = DigestServer(realm=config.sip.domain, secret=center.secret("sip-secret"),
                               algorithms=DIGEST_ALGORITHMS)
         registrar = Registrar(digest=digest,
-                              passwords={a.extension: a.password for a in config.agents},
+                              passwords=phone_passwords(config),
                               keepalive_s=float(args.get("keepalive_s", 30.0)))
         offset = time.time() - loop.time()
         saved = await loop.run_in_executor(None, bindings.load, offset, time.time())
@@ -160,6 +175,8 @@ async def main(ctx: ServiceContext) -> None:
                          call_ids=lambda: snapshots.fresh(new_call_id()))
         switch = Softswitch(host=node.host, stack=stack, log=ctx.log, bindings=bindings)
         node.host.add_port(SIP_PORT, switch.on_envelope)
+        ivr_port = IvrPort(node.host, center.data_dir / "logs" / "ivr", log=ctx.log)
+        node.host.add_port(IVR_PORT, ivr_port)
         listen = config.sip.listen
         bound = await switch.listen(listen.host, listen.port, config.sip.transports,
                                     tls=_tls(config))
@@ -173,6 +190,19 @@ async def main(ctx: ServiceContext) -> None:
         ctx.log.info("telephony.ready", listen=ctx.stats["sip_listen"],
                      media=behaviour.settings.media, bindings=len(registrar))
         reconciler = None
+        watcher = None
+        registry = behaviour.settings.ivr
+        if registry is not None:
+            def reloaded(result: ReloadResult) -> None:
+                if result.error is not None:
+                    ctx.log.error("ivr.reload_refused", scheme=result.name,
+                                  kept=result.version, problems=str(result.error))
+                elif result.changed:
+                    ctx.log.info("ivr.reloaded", scheme=result.name, version=result.version)
+
+            # the actors' clock: versions are taken and released at the call actors' times
+            watcher = loop.create_task(watch(SchemeWatcher(registry), reloaded,
+                                             interval_s=1.0, clock=loop.time))
         if config.center.reconcile_every_s > 0:
             reconciler = loop.create_task(reconcile_forever(
                 node.host, [a.login for a in config.agents],
@@ -181,11 +211,13 @@ async def main(ctx: ServiceContext) -> None:
         try:
             await node.serve(ctx.stopping, ctx.stats, lambda: {
                 "sip": dict(stack.counters), "bindings": len(registrar),
-                "transactions": len(stack.layer)})
+                "transactions": len(stack.layer), "ivr": dict(ivr_port.counters)})
             await store.writer.flush()
         finally:
-            if reconciler is not None:
-                reconciler.cancel()
+            for task in (reconciler, watcher):
+                if task is not None:
+                    task.cancel()
+            ivr_port.close()
             await switch.close()
             node.close()
             zctx.destroy(linger=0)

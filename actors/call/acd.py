@@ -7,11 +7,12 @@ with (located through the registrar like ``agent:`` routes) as a new leg; the ph
 200 go to ``agent/<login>`` as ``agent.ring`` / ``agent.answered``; :class:`CancelRing` (the
 agent rejected or did not answer in time: the agent actor decides that) CANCELs the leg.
 
-Media (relay mode): the caller is *not* answered while queued. It gets 180 as soon as it is
-queued (it hears ringback from its own network) and the agent phone's 200 with its SDP answer
-is relayed as the caller's 200, so media stays end to end without a media pool endpoint.
-In anchored mode (:mod:`actors.call.anchor`) the caller is answered with a media pool
-endpoint and hears music on hold. :class:`Announce` is still ignored.
+Media: in anchored mode (the default, :mod:`actors.call.anchor`) the caller is answered with
+a media pool endpoint, hears music on hold and its position (:class:`Announce`), and the agent
+phone is offered an endpoint of its own; the two are bridged and recorded on answer. In relay
+mode the caller is *not* answered while queued: it gets 180 as soon as it is queued (ringback
+from its own network) and the agent phone's 200 with its SDP answer is relayed as the caller's
+200, so media stays end to end; announcements are not played.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from actors.agent.messages import CallEnded as AgentCallEnded
 from actors.agent.messages import CancelRing, Reject, RingPhone
 from actors.call.anchor import (
     anchoring,
+    announce,
     close_endpoint,
     open_caller_media,
+    play_hold_music,
     ring_agent_anchored,
 )
 from actors.call.ending import end_call, hang_up
@@ -49,8 +52,10 @@ def enqueue(t: Turn, name: str, waiting_since: float | None = None, *,
     t.update(queue=name, waiting_since=since)
     t.tell(f"queue/{name}", Enqueue(call_id=t.call_id, caller=t.s.caller, waiting_since=since,
                                     priority=priority, skills=skills))
-    open_caller_media(t)  # anchored media: the caller is answered once its endpoint is open
     caller = t.s.legs.get("a")
+    if not open_caller_media(t) and caller is not None and caller.endpoint \
+            and caller.status == "confirmed" and t.s.phase == "ivr":
+        play_hold_music(t)  # answered by a scheme already: music instead of its prompts
     if caller is not None and caller.status == "trying":
         t.respond(caller, caller.tx, response(t.request(caller.invite), 180, leg=caller,
                                               local=t.local))
@@ -105,7 +110,11 @@ def on_queued(t: Turn, msg: Queued) -> None:
 
 
 def on_announce(t: Turn, msg: Announce) -> None:
-    """Position announcements need a media endpoint to play into: ignored in relay mode."""
+    """Play the caller's position over the hold music (anchored media; relay: no endpoint)."""
+    caller = t.s.legs.get("a")
+    if (waiting(t) and msg.queue == t.s.queue and caller is not None and caller.endpoint
+            and caller.status == "confirmed" and not t.s.announcing):
+        announce(t, msg.position, msg.ewt_s)
 
 
 def on_ring_phone(t: Turn, msg: RingPhone) -> None:

@@ -1,17 +1,20 @@
-"""Anchored media for ``queue:`` calls: both legs talk to endpoints of the media pool.
+"""Anchored media: the caller and the agent talk to endpoints of the media pool.
 
-In ``media = "anchored"`` mode a queued caller is answered at once with SDP pointing at a
-caller endpoint (``media/<call_id>``), hears its queue's music on hold, and the agent phone is
-offered an agent endpoint. When the agent answers, hold music stops, the two endpoints are
-bridged and the call is recorded in stereo (caller left, agent right). Every endpoint is
+In ``media = "anchored"`` mode (the default) a caller routed to a queue or an IVR scheme is
+answered at once with SDP pointing at a caller endpoint (``media/<call_id>``). In a scheme it
+hears the prompts from the sound library and its digits (RFC 4733 or in-band) come back from
+the endpoint (:mod:`actors.call.ivr_driver`); in a queue it hears the queue's music on hold,
+interrupted by position announcements, and the agent phone is offered an agent endpoint.
+When the agent answers, hold music stops, the two endpoints are bridged and the call is
+recorded in stereo (caller left, agent right). Every endpoint is
 closed when the call ends (closing finishes the recording; :class:`RecordingSaved` comes
 back and is journaled as ``call.recorded``). A re-INVITE on an anchored leg (hold, resume)
 is answered from its endpoint; a leg re-offered someone else's media (transfer, overflow to
 a trunk) loses its endpoint and talks to that peer directly.
 
 Endpoints are opened through the SIP port (:class:`OpenMedia`: ``media.open`` answers only
-asks); every other media request is a plain tell. A caller answered by an IVR first keeps
-end-to-end media (the relay path), as do agent and external routes.
+asks); every other media request is a plain tell. ``agent:`` and ``external:`` routes keep
+end-to-end media (the relay path), as does every call in ``media = "relay"`` mode.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from dataclasses import replace
 
 from actors.call.ending import end_call
 from actors.call.legs import ack_for, dialog_of, response, sdp_of, with_dialog
-from actors.call.messages import CallRecorded, Leg
+from actors.call.messages import CallRecorded, Leg, VoicemailDone
 from actors.call.turn import Turn
 from media.messages import (
     Bridge,
     CloseEndpoint,
     Direction,
+    DtmfDetected,
     Play,
+    PlayDone,
     Record,
     RecordingSaved,
     SetRemote,
@@ -56,25 +61,27 @@ def _session_id(t: Turn) -> int:
     return int(t.now * 1000) & 0x7FFFFFFF
 
 
-def _open(t: Turn, leg: str) -> None:
+def open_endpoint(t: Turn, leg: str) -> None:
     t.update(opening=(*t.s.opening, leg))
     t.tell(SIP_PORT, OpenMedia(call_id=t.call_id, leg=leg))
 
 
 def open_caller_media(t: Turn) -> bool:
-    """On Enqueue of a caller still unanswered: ask for its endpoint. False: stay relay."""
+    """A caller still unanswered enters a queue or a scheme: ask for its endpoint.
+    False: the call stays relay (relay mode, no offer to answer, or asked already)."""
     caller = t.s.legs.get("a")
     if (t.s.media != "anchored" or caller is None or not caller.sdp or caller.endpoint
             or caller.status not in ("trying", "early") or "a" in t.s.opening):
         return False
-    _open(t, "a")
+    open_endpoint(t, "a")
     return True
 
 
-def ring_agent_anchored(t: Turn, name: str, agent: str, phone_uri: str) -> None:
+def ring_agent_anchored(t: Turn, name: str, agent: str, phone_uri: str, *,
+                        acd: bool = True) -> None:
     """An agent leg of an anchored call: its endpoint first, then the phone is located."""
-    t.put(Leg(name=name, role="uac", agent=agent, acd=True, target_uri=phone_uri))
-    _open(t, name)
+    t.put(Leg(name=name, role="uac", agent=agent, acd=acd, target_uri=phone_uri))
+    open_endpoint(t, name)
 
 
 def _tell(t: Turn, msg: SetRemote | Play | StopPlay | Bridge | Record | CloseEndpoint) -> None:
@@ -85,7 +92,7 @@ _DIRECTIONS: dict[str, Direction] = {"sendrecv": "sendrecv", "sendonly": "sendon
                                       "recvonly": "recvonly", "inactive": "inactive"}
 
 
-def _set_remote(t: Turn, endpoint: str, audio: NegotiatedAudio) -> None:
+def set_remote(t: Turn, endpoint: str, audio: NegotiatedAudio) -> None:
     event = audio.telephone_event
     _tell(t, SetRemote(endpoint=endpoint, host=audio.remote_address, port=audio.remote_port,
                        payload_type=audio.codec.payload_type,
@@ -130,6 +137,11 @@ def on_media_failed(t: Turn, msg: MediaFailed) -> None:
     if leg.name == "a":
         end_call(t, cause="media_unavailable", status=500, caller_status=500)
         return
+    if leg.supervisor:
+        from actors.call.supervise import supervisor_leg_failed
+
+        supervisor_leg_failed(t, leg, 500)
+        return
     from actors.call.acd import ring_given_up
 
     leg = t.put(replace(leg, status="ended", final_status=500))
@@ -152,11 +164,40 @@ def _answer_caller(t: Turn, caller: Leg, opened: MediaOpened) -> None:
     dialog = dialog_of(caller)
     dialog.response_sent(invite, ok)
     caller = t.put(with_dialog(caller, dialog, status="confirmed", local_sdp=body))
-    _set_remote(t, caller.endpoint, audio)
-    moh = next((q.moh for q in t.settings.config.queues if q.name == t.s.queue), "default")
+    set_remote(t, caller.endpoint, audio)
+    if t.s.phase == "ivr":
+        from actors.call.ivr_driver import begin_scheme
+
+        begin_scheme(t)
+        return
     if t.s.answered_at is None:
-        _tell(t, Play(endpoint=caller.endpoint, prompt=moh, loop=True))
+        play_hold_music(t)
     bridge_if_ready(t)
+
+
+def hold_music_of(t: Turn) -> str:
+    return next((q.moh for q in t.settings.config.queues if q.name == t.s.queue), "default")
+
+
+def play_hold_music(t: Turn) -> None:
+    caller = t.s.legs.get("a")
+    if caller is not None and caller.endpoint:
+        _tell(t, Play(endpoint=caller.endpoint, prompt=hold_music_of(t), loop=True))
+
+
+def play_to_caller(t: Turn, prompt: str) -> bool:
+    """Play ``prompt`` (a library name, a file or ``tts:`` text) to the anchored caller."""
+    caller = t.s.legs.get("a")
+    if caller is None or not caller.endpoint:
+        return False
+    _tell(t, Play(endpoint=caller.endpoint, prompt=prompt))
+    return True
+
+
+def stop_caller_prompt(t: Turn) -> None:
+    caller = t.s.legs.get("a")
+    if caller is not None and caller.endpoint:
+        _tell(t, StopPlay(endpoint=caller.endpoint))
 
 
 def _offer_agent(t: Turn, leg: Leg, opened: MediaOpened) -> None:
@@ -182,7 +223,7 @@ def agent_answered(t: Turn, leg: Leg, resp: Response) -> None:
         hang_up(t, leg)
         end_call(t, cause="no_common_codec", status=488, by="", caller_status=488)
         return
-    _set_remote(t, leg.endpoint, audio)
+    set_remote(t, leg.endpoint, audio)
     connected(t, leg)
     bridge_if_ready(t)
 
@@ -235,9 +276,74 @@ def on_anchored_reinvite(t: Turn, leg: Leg, tx: str, request: Request) -> None:
                             sdp=offer or leg.sdp))
     if audio is not None:
         hold_events(t, leg, offer)
-        _set_remote(t, leg.endpoint, audio)
+        set_remote(t, leg.endpoint, audio)
 
 
 def on_recording_saved(t: Turn, msg: RecordingSaved) -> None:
     t.journal(CallRecorded(call_id=msg.call_id, path=msg.path, seconds=msg.seconds,
                            format=msg.format, at=t.now))
+
+
+# ---------------------------------------------------------------- what the endpoint hears
+
+
+def announcement(position: int, ewt_s: float) -> str:
+    """The position announcement, spoken (``tts:``): the library renders and caches it."""
+    minutes = max(1, round(ewt_s / 60.0))
+    wait = "less than a minute" if ewt_s < 60 else (
+        "one minute" if minutes == 1 else f"{minutes} minutes")
+    return (f"tts:You are number {position} in the queue. "
+            f"Your estimated waiting time is {wait}.")
+
+
+def announce(t: Turn, position: int, ewt_s: float) -> None:
+    """Interrupt the hold music with the caller's position; the music resumes after it."""
+    prompt = announcement(position, ewt_s)
+    if play_to_caller(t, prompt):
+        t.update(announcing=prompt)
+
+
+def on_media_play_done(t: Turn, msg: PlayDone) -> None:
+    caller = t.s.legs.get("a")
+    if caller is None or not caller.endpoint or msg.endpoint != caller.endpoint:
+        return
+    if t.s.ivr is not None:
+        from actors.call.ivr_driver import feed
+        from ivr.messages import PlayDone as IvrPlayDone
+
+        feed(t, IvrPlayDone(prompt=msg.prompt))
+        return
+    if t.s.announcing and msg.prompt == t.s.announcing:
+        t.update(announcing="")
+        from actors.call.acd import waiting
+
+        if waiting(t) and not t.s.bridge:
+            play_hold_music(t)
+
+
+def on_media_dtmf(t: Turn, msg: DtmfDetected) -> None:
+    """A digit from the caller's endpoint (RFC 4733 or in-band): the scheme hears it."""
+    caller = t.s.legs.get("a")
+    if caller is None or not caller.endpoint or msg.endpoint != caller.endpoint:
+        return
+    if t.s.ivr is not None:
+        from actors.call.ivr_driver import feed
+        from ivr.messages import Digit
+
+        feed(t, Digit(digit=msg.digit))
+
+
+def record_voicemail(t: Turn, mailbox: str, max_s: float) -> bool:
+    """Record the caller alone for at most ``max_s`` (then :class:`VoicemailDone`)."""
+    caller = t.s.legs.get("a")
+    if caller is None or not caller.endpoint:
+        return False
+    _tell(t, Record(call_id=t.call_id, left=caller.endpoint, right=caller.endpoint,
+                    queue=f"voicemail:{mailbox}"))
+    t.timer("voicemail", max_s, VoicemailDone(mailbox=mailbox))
+    return True
+
+
+def on_voicemail_done(t: Turn, msg: VoicemailDone) -> None:
+    if t.s.phase not in ("ending", "ended", "idle"):
+        end_call(t, cause="voicemail", status=200)

@@ -14,9 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from actors.agent.messages import CancelRing, RingPhone
+from actors.agent.messages import CancelRing, RingPhone, SupervisorJoin, SupervisorLeave
 from actors.call.acd import on_announce, on_cancel_ring, on_overflow, on_queued, on_ring_phone
-from actors.call.anchor import on_media_failed, on_media_opened, on_recording_saved
+from actors.call.anchor import (
+    on_media_dtmf,
+    on_media_failed,
+    on_media_opened,
+    on_media_play_done,
+    on_recording_saved,
+    on_voicemail_done,
+)
 from actors.call.ending import leg_ended, maybe_done
 from actors.call.indialog import on_failure, on_reinvite_response, on_request
 from actors.call.ivr_driver import on_ivr_event
@@ -28,16 +35,20 @@ from actors.call.messages import (
     MovedLegEnded,
     NoAnswer,
     ReplaceLeg,
+    VoicemailDone,
 )
 from actors.call.setup import on_cancel, on_invite, on_invite_response, on_located, on_no_answer
+from actors.call.supervise import on_supervisor_join, on_supervisor_leave
 from actors.call.transfer import on_handover, on_linger_done, on_moved_leg_ended, on_replace
 from actors.call.turn import CallSettings, Turn
 from actors.effects import Effect, Stop
 from actors.queue.messages import Announce, Overflow, Queued
 from bus.message import Message
+from ivr.messages import HttpFailed, HttpResult
 from ivr.messages import PlayDone as IvrPlayDone
 from ivr.messages import Timeout as IvrTimeout
-from media.messages import RecordingSaved
+from media.messages import DtmfDetected, RecordingSaved
+from media.messages import PlayDone as MediaPlayDone
 from sip.builders import make_response
 from telephony.messages import (
     SIP_PORT,
@@ -126,9 +137,16 @@ _HANDLERS: dict[type[Message], _Handler] = {
     CancelRing: on_cancel_ring,
     IvrPlayDone: on_ivr_event,
     IvrTimeout: on_ivr_event,
+    HttpResult: on_ivr_event,
+    HttpFailed: on_ivr_event,
     MediaOpened: on_media_opened,
     MediaFailed: on_media_failed,
     RecordingSaved: on_recording_saved,
+    MediaPlayDone: on_media_play_done,
+    DtmfDetected: on_media_dtmf,
+    VoicemailDone: on_voicemail_done,
+    SupervisorJoin: on_supervisor_join,
+    SupervisorLeave: on_supervisor_leave,
 }
 
 

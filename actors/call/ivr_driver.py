@@ -1,7 +1,15 @@
 """The call in an IVR scheme (``ivr:<name>`` routes): driving the pure interpreter.
 
-The caller is answered at once and the interpreter's actions become the call's effects
-(see :mod:`ivr`). Media is not anchored yet (relay mode), which shapes three choices:
+The interpreter's actions become the call's effects (see :mod:`ivr`). With anchored media
+(the default) the caller is answered from a media pool endpoint (:mod:`actors.call.anchor`)
+and the scheme starts once it is: a ``Play`` is played by the endpoint from the sound library
+(``tts:`` text is spoken and cached there), its ``media.play_done`` feeds ``PlayDone``, and
+digits come from the endpoint (RFC 4733 events, or in-band tones for peers without them) as
+well as from SIP INFO. A hand-off to a queue keeps the endpoint (hold music, bridge and
+recording on answer), as does a transfer to an agent; a number outside is called offerless
+and the caller is re-INVITEd to it (its endpoint closes).
+
+In relay mode there is no endpoint, which shapes three choices:
 
 * the caller's 200 carries a placeholder answer (its first codec, our address, the discard
   port 9): nothing is played, and when the scheme hands the call on (queue, agent, number)
@@ -9,22 +17,37 @@ The caller is answered at once and the interpreter's actions become the call's e
   media ends up end to end;
 * a ``Play`` "plays" for a time proportional to its text (``prompt_s_per_char``), then feeds
   ``PlayDone``; digits come from SIP INFO (``application/dtmf-relay`` ``Signal=``, or
-  ``application/dtmf``) since RFC 4733 events need an RTP endpoint;
-* HTTP requests, voicemail and callbacks need services the call actor does not reach yet:
-  an ``HttpRequest`` fails at once (the scheme takes its fallback), ``RecordVoicemail`` ends
-  the call (cause ``voicemail_unavailable``), ``OfferCallback`` is skipped.
+  ``application/dtmf``) only.
+
+A voicemail is a recording of the caller's endpoint (both channels) registered like any
+recording, with queue ``voicemail:<mailbox>``; the call ends after ``max_s`` or when the
+caller hangs up (relay mode: no endpoint, the call ends with ``voicemail_unavailable``).
+HTTP requests go to the IVR port of the process (:mod:`ivr.port`), which performs them and
+tells the outcome back; the interpreter's ``Log`` lines go there too, into the call's debug
+log ``<ivr log dir>/<scheme>/debug_<timestamp>-<callid>.log``. ``OfferCallback`` is
+journaled (``call.callback_requested``) for the callback service, which is not built yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from actors.call.anchor import (
+    anchoring,
+    open_caller_media,
+    play_to_caller,
+    record_voicemail,
+    ring_agent_anchored,
+    stop_caller_prompt,
+)
 from actors.call.ending import end_call
 from actors.call.legs import dialog_of, response, with_dialog
+from actors.call.messages import CallbackRequested
 from actors.call.turn import Turn
 from ivr import messages as im
 from ivr.interpreter import step
 from ivr.messages import IvrEvent, IvrState
+from ivr.port import IVR_PORT
 from sip.message import Request
 
 PLAY_TIMER = "ivr-play"
@@ -64,6 +87,9 @@ def start_ivr(t: Turn, name: str) -> None:
     if registry is None or name not in registry.names():
         reject(t, 480, "ivr_unavailable")
         return
+    t.go("ivr")
+    if open_caller_media(t):
+        return  # answered from its endpoint once it is open, then begin_scheme
     caller = t.leg("a")
     request = t.request(caller.invite)
     ok = response(request, 200, leg=caller, local=t.local,
@@ -72,7 +98,16 @@ def start_ivr(t: Turn, name: str) -> None:
     dialog = dialog_of(caller)
     dialog.response_sent(request, ok)
     t.put(with_dialog(caller, dialog, status="confirmed"))
-    t.go("ivr")
+    begin_scheme(t)
+
+
+def begin_scheme(t: Turn) -> None:
+    """The caller is answered: the scheme of its route starts (on its newest version)."""
+    registry = t.settings.ivr
+    name = t.s.route.partition(":")[2]
+    if registry is None or name not in registry.names():
+        end_call(t, cause="ivr_unavailable", status=200)
+        return
     state, actions = registry.start_call(
         name, {"caller": t.s.caller, "dialled": t.s.dialled, "call_id": t.call_id}, t.now)
     _perform(t, state, actions)
@@ -120,24 +155,25 @@ def _prompt_s(t: Turn, prompt: str) -> float:
 
 def _perform(t: Turn, state: IvrState, actions: Sequence[object]) -> None:
     pending = list(actions)
+    lines: list[im.Log] = []
     t.update(ivr=state)
     while pending:
         action = pending.pop(0)
-        if isinstance(action, im.Play):
-            t.timer(PLAY_TIMER, _prompt_s(t, action.prompt), im.PlayDone(prompt=action.prompt))
+        if isinstance(action, im.Log):
+            lines.append(action)
+        elif isinstance(action, im.Play):
+            if not play_to_caller(t, action.prompt):
+                t.timer(PLAY_TIMER, _prompt_s(t, action.prompt),
+                        im.PlayDone(prompt=action.prompt))
         elif isinstance(action, im.StopPlay):
+            stop_caller_prompt(t)
             t.cancel_timer(PLAY_TIMER)
         elif isinstance(action, im.StartTimer):
             t.timer(f"ivr:{action.key}", action.after_s, im.Timeout(key=action.key))
         elif isinstance(action, im.CancelTimer):
             t.cancel_timer(f"ivr:{action.key}")
         elif isinstance(action, im.HttpRequest):
-            registry = t.settings.ivr
-            assert registry is not None
-            failed = im.HttpFailed(id=action.id, reason="http is not wired to calls yet")
-            state, more = step(registry.scheme_for(state), state, failed, t.now)
-            t.update(ivr=state)
-            pending[:0] = list(more)
+            t.tell(IVR_PORT, im.RunHttp(call_id=t.call_id, request=action))
         elif isinstance(action, im.Enqueue):
             _leave(t, state)
             from actors.call.acd import enqueue, known_queue
@@ -148,9 +184,7 @@ def _perform(t: Turn, state: IvrState, actions: Sequence[object]) -> None:
                 end_call(t, cause="no_route", status=200)
         elif isinstance(action, im.TransferAgent):
             _leave(t, state)
-            from actors.call.setup import ring_agent
-
-            ring_agent(t, t.free_leg_name(), action.login)
+            _to_agent(t, action.login)
         elif isinstance(action, im.TransferExternal):
             _leave(t, state)
             from actors.call.setup import dial_external
@@ -158,14 +192,32 @@ def _perform(t: Turn, state: IvrState, actions: Sequence[object]) -> None:
             dial_external(t, t.free_leg_name(), action.number, t.s.out_trunk)
         elif isinstance(action, im.RecordVoicemail):
             _leave(t, state)
-            end_call(t, cause="voicemail_unavailable", status=200)
+            if not record_voicemail(t, action.mailbox, action.max_s):
+                end_call(t, cause="voicemail_unavailable", status=200)
         elif isinstance(action, im.Hangup):
             _leave(t, state)
             end_call(t, cause="ivr_hangup", status=200)
-        # OfferCallback and Log: nothing to do without a callback service or a debug log
+        elif isinstance(action, im.OfferCallback):
+            t.journal(CallbackRequested(call_id=t.call_id, queue=action.queue,
+                                        number=action.number, at=t.now))
+    if lines:
+        t.tell(IVR_PORT, im.DebugLines(call_id=t.call_id, scheme=state.scheme,
+                                       lines=tuple(lines), done=state.phase == "done"))
     if state.phase == "done" and t.s.ivr is not None:  # done without a hand-off
         _leave(t, state)
         end_call(t, cause=f"ivr_{state.outcome or 'done'}", status=200)
+
+
+def _to_agent(t: Turn, login: str) -> None:
+    from actors.call.setup import reject, ring_agent
+
+    agent = next((a for a in t.settings.config.agents if a.login == login), None)
+    if agent is None:
+        reject(t, 404, "no_route")
+    elif anchoring(t):
+        ring_agent_anchored(t, t.free_leg_name(), login, agent.phone, acd=False)
+    else:
+        ring_agent(t, t.free_leg_name(), login)
 
 
 def _leave(t: Turn, state: IvrState) -> None:
@@ -188,5 +240,8 @@ def caller_left(t: Turn) -> None:
     if state is None or registry is None:
         return
     if state.phase != "done":
-        state, _ = step(registry.scheme_for(state), state, im.CallerHangup(), t.now)
+        state, actions = step(registry.scheme_for(state), state, im.CallerHangup(), t.now)
+        lines = tuple(a for a in actions if isinstance(a, im.Log))
+        t.tell(IVR_PORT, im.DebugLines(call_id=t.call_id, scheme=state.scheme, lines=lines,
+                                       done=True))
     _leave(t, state)

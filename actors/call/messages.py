@@ -84,6 +84,10 @@ class Leg(Message):
     #: peer's requests still carry that call's tag, and ``moved_from`` forwards them here
     alias: str = ""
     moved_from: str = ""
+    #: a supervisor's leg (help requests): who, and how it is mixed in (listen, whisper,
+    #: barge); it never ends the call
+    supervisor: str = ""
+    join: str = ""
 
 
 @message("call.relay")
@@ -149,9 +153,18 @@ class CallState(Message):
     waiting_since: float | None = None
     #: the IVR interpreter's state while the caller is in a scheme (``ivr:`` routes)
     ivr: IvrState | None = None
+    #: anchored: the position announcement playing over the hold music ("" none)
+    announcing: str = ""
 
 
 # ---------------------------------------------------------------- timers
+
+
+@message("call.voicemail_done")
+class VoicemailDone(Message):
+    """The voicemail's longest recording time is up."""
+
+    mailbox: str
 
 
 @message("call.no_answer")
@@ -254,6 +267,27 @@ class CallRecorded(Message):
     at: float
 
 
+@message("call.callback_requested")
+class CallbackRequested(Message):
+    """The caller accepted a callback offer in a scheme: call ``number`` back for ``queue``."""
+
+    call_id: str
+    queue: str
+    number: str
+    at: float
+
+
+@message("call.supervised")
+class CallSupervised(Message):
+    """A supervisor's phone joined the call (or changed mode) or left it (``mode`` "left")."""
+
+    call_id: str
+    supervisor: str
+    agent: str
+    mode: str
+    at: float
+
+
 @message("call.held")
 class CallHeld(Message):
     call_id: str
@@ -301,6 +335,7 @@ CALL_MESSAGES: tuple[type[Message], ...] = (
     Transfer,
     CallState,
     NoAnswer,
+    VoicemailDone,
     LingerDone,
     ReplaceLeg,
     LegHandover,
@@ -310,6 +345,8 @@ CALL_MESSAGES: tuple[type[Message], ...] = (
     CallQueued,
     CallAnswered,
     CallRecorded,
+    CallbackRequested,
+    CallSupervised,
     CallHeld,
     CallResumed,
     CallTransferred,

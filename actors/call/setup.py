@@ -132,6 +132,11 @@ def on_located(t: Turn, msg: Located) -> None:
     if leg is None or leg.invite or leg.status != "trying":
         return
     if not msg.contacts:
+        if leg.supervisor:
+            from actors.call.supervise import supervisor_leg_failed
+
+            supervisor_leg_failed(t, leg, 480)
+            return
         leg_ended(t, leg, final_status=480)
         if leg.acd:
             from actors.call.acd import ring_given_up
@@ -255,6 +260,11 @@ def _answered(t: Turn, leg: Leg, resp: Response) -> None:
 
         target_answered(t, leg)
         return
+    if leg.supervisor:
+        from actors.call.supervise import supervisor_answered
+
+        supervisor_answered(t, leg, resp)
+        return
     if leg.endpoint:
         from actors.call.anchor import agent_answered
 
@@ -321,6 +331,11 @@ def _failed(t: Turn, leg: Leg, status: int) -> None:
     if was in ("cancelling", "ended") or t.s.phase in ("ending", "ended"):
         maybe_done(t)
         return
+    if leg.supervisor:
+        from actors.call.supervise import supervisor_leg_failed
+
+        supervisor_leg_failed(t, leg, status)
+        return
     transfer = t.s.transfer
     if transfer is not None and transfer.new_leg == leg.name:
         from actors.call.transfer import transfer_failed
@@ -355,6 +370,11 @@ def on_cancel(t: Turn, msg: CancelReceived) -> None:
 def on_no_answer(t: Turn, msg: NoAnswer) -> None:
     leg = t.s.legs.get(msg.leg)
     if leg is None or leg.status not in ("trying", "early"):
+        return
+    if leg.supervisor:
+        from actors.call.supervise import supervisor_leg_failed
+
+        supervisor_leg_failed(t, leg, 408)
         return
     transfer = t.s.transfer
     if transfer is not None and transfer.new_leg == leg.name:

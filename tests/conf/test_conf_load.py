@@ -305,3 +305,23 @@ def test_secrets_stay_out_of_repr() -> None:
     config = load_config(DEMO)
     text = repr(config)
     assert "anna-1001" not in text and "demo-admin-token-change-me" not in text
+
+
+def test_a_supervisor_phone_and_the_anchored_media_default(tmp_path: Path) -> None:
+    config = load_config(DEMO)
+    sophie = next(u for u in config.users if u.login == "sophie")
+    assert (sophie.extension, sophie.phone) == ("1901", "sip:1901@127.0.0.1")
+    assert config.media.mode == "anchored"
+    from telephony.service import phone_passwords
+
+    assert phone_passwords(config)["1901"] == "supervise-me"
+    file, message = _error(tmp_path, """
+        [[user]]
+        login = "boss"
+        name = "Boss"
+        roles = ["supervisor"]
+        token = "t"
+        extension = "1902"
+        """)
+    assert message == (f"{file}:6: user[0].extension: a phone extension needs a password "
+                       "(its SIP digest secret)")

@@ -4,7 +4,9 @@ up``), the ACD picks logged-in ready agents, and their registered SIPp phones ge
 The demo config, adapted: the carrier trunk sends from 127.0.0.2 (phones are on 127.0.0.1,
 so the two are told apart), wrap-up and no-answer times are short, and a queue ``short``
 (route 2002, no agent has its skill) overflows to ``sales`` after 2 s; route 2003 runs the
-IVR scheme ``front`` (press 1 for sales).
+IVR scheme ``front`` (press 1 for sales). This module runs the center in ``[media] mode =
+"relay"``: its SIPp callers check that the agent phone's SDP reached them end to end (the
+anchored default is tested in test_center_ivr.py and test_center_recording.py).
 """
 
 from __future__ import annotations
@@ -85,8 +87,9 @@ def adapt(text: str) -> str:
     return text + EXTRA
 
 
-def prepare(c: Center) -> None:
-    c.config.write_text(adapt(c.config.read_text()))
+def prepare(c: Center, media: str = "relay") -> None:
+    text = adapt(c.config.read_text())
+    c.config.write_text(text.replace("[media]\n", f'[media]\nmode = "{media}"\n', 1))
     (c.config.parent / "ivr" / "front.yaml").write_text(FRONT)
 
 

@@ -25,9 +25,7 @@ TALK_S = 3.0
 
 
 def prepare(c: Center) -> None:
-    queues_prepare(c)
-    text = c.config.read_text()
-    c.config.write_text(text.replace("[media]\n", '[media]\nmode = "anchored"\n', 1))
+    queues_prepare(c, media="anchored")
 
 
 @pytest.fixture(scope="module")

@@ -138,6 +138,8 @@ async def test_unknown_endpoint_and_prompt_are_typed_errors(center: Center) -> N
     assert await center.ask(Play(endpoint=opened.endpoint, prompt="beep")) == MediaOk()
     await asyncio.sleep(0.25)
     assert [m for _, m in center.tells if isinstance(m, PlayDone)] == [
+        # the missing prompt played nothing but is over: an IVR waiting for it goes on
+        PlayDone(call_id="c1", endpoint=opened.endpoint, prompt="no-such-prompt"),
         PlayDone(call_id="c1", endpoint=opened.endpoint, prompt="beep")]
     assert await center.ask(CloseEndpoint(endpoint=opened.endpoint)) == MediaOk()
     assert center.worker.endpoints == {}

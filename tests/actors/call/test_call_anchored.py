@@ -165,10 +165,12 @@ def test_relay_mode_still_passes_the_callers_offer_to_the_agent() -> None:
     assert not [m for m in calls.take(CALL) if isinstance(m, OpenMedia)]
 
 
-def test_the_telephony_service_accepts_anchored_and_keeps_relay_the_default() -> None:
+def test_the_telephony_service_makes_anchored_the_default_and_keeps_relay() -> None:
+    from conf.schema import MediaConfig
     from telephony.service import media_mode
 
-    assert media_mode("anchored") == "anchored"
-    assert media_mode("auto") == media_mode("relay") == "relay"
+    assert media_mode("auto") == media_mode("anchored") == "anchored"
+    assert media_mode("relay") == "relay"
+    assert MediaConfig().mode == "anchored"
     with pytest.raises(ValueError, match="auto, relay or anchored"):
         media_mode("bypass")
