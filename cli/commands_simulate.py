@@ -18,7 +18,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "simulate", parents=[common],
         help="simulate callers and agents from a scenario file; print KPIs",
         description="Run a scenario (TOML, see sim/scenarios/) against the real ACD actors "
-                    "with simulated time; print progress, then KPIs and the system's figures.",
+                    "with simulated time (level = message), or as SIP/RTP phones and callers "
+                    "against the running center of --data/--config (level = wire); print "
+                    "progress, then KPIs and the system's figures.",
     )  # fmt: skip
     sim.add_argument("scenario", type=Path, help="scenario file (.toml)")
     sim.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
@@ -39,6 +41,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"simulating {scenario.name}: {scenario.agent_count} agents, "
           f"{scenario.duration_s:g} s, {scenario.level} level", flush=True)  # fmt: skip
+    if scenario.level == "wire":
+        return _simulate_wire(args, scenario)
 
     def show(p: Any) -> None:
         print(progress_line(p), flush=True)
@@ -61,3 +65,35 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _simulate_wire(args: argparse.Namespace, scenario: Any) -> int:
+    """SIP phones and callers against the center of ``--data``/``--config`` (see sim.wire)."""
+    from cli.common import config_path, data_dir
+    from sim.scenario import ScenarioError
+    from sim.wire.report import progress_line, render
+    from sim.wire.result import as_json
+    from sim.wire.runner import WireSetupError, simulate_wire
+
+    def show(p: Any) -> None:
+        print(progress_line(p), flush=True)
+
+    try:
+        result = simulate_wire(scenario, config_path=config_path(args), data_dir=data_dir(args),
+                               seed=args.seed, progress=None if args.quiet else show)
+    except ScenarioError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    except WireSetupError as exc:
+        error(str(exc))
+        return EXIT_FAILURE
+    print()
+    print(render(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(as_json(result), indent=2) + "\n")
+        print(f"\nfigures written to {args.json}")
+    if not result.accounting.complete:
+        error(f"{len(result.accounting.missing)} call(s) missing from the CDRs")
+    if result.errors:
+        error(f"{len(result.errors)} simulator error(s), first: {result.errors[0]}")
+    return EXIT_OK if result.ok else EXIT_FAILURE

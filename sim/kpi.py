@@ -125,7 +125,26 @@ def summarize(
     group_of: Mapping[str, str],
     queues: Iterable[str] = (),
 ) -> Kpis:
-    facts = fold(records(events))
+    return summarize_records(
+        records(events), sl_threshold_s=sl_threshold_s, short_abandon_s=short_abandon_s,
+        start=start, end=end, now=now, group_of=group_of, queues=queues,
+    )  # fmt: skip
+
+
+def summarize_records(
+    journal: Sequence[JournalRecord],
+    *,
+    sl_threshold_s: float,
+    short_abandon_s: float,
+    start: float,
+    end: float,
+    now: float,
+    group_of: Mapping[str, str],
+    queues: Iterable[str] = (),
+) -> Kpis:
+    """The KPIs of journal records (a center's own journal at wire level; ``ts`` in the
+    same time base as ``start``/``end``/``now``)."""
+    facts = fold(journal)
     visits = list(facts.visits.values())
     intervals = list(facts.intervals.values())
     thresholds = Thresholds(default_service_level_s=sl_threshold_s,

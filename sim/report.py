@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sim.kpi import QueueKpi
+from sim.erlang import ErlangFigures
+from sim.kpi import Kpis, QueueKpi
 from sim.runner import Progress, SimResult
 
 
@@ -33,13 +34,9 @@ def _queue_line(q: QueueKpi, width: int) -> str:
             f"{_s(q.asa_s):>9} {_pct(q.abandon_rate):>9} {_pct(q.p_wait):>8}")  # fmt: skip
 
 
-def render(r: SimResult) -> str:
-    k = r.kpis
-    sysf = r.system
+def kpi_lines(k: Kpis, erlang: ErlangFigures | None) -> list[str]:
+    """The KPI table (queues, agent groups) and the Erlang C reference: both levels print it."""
     lines = [
-        f"scenario: {r.scenario}  (seed {r.seed}, {r.agents} agents, {r.calls} calls, "
-        f"{r.simulated_s:.0f} simulated s; KPIs over {k.window_s[0]:.0f}-{k.window_s[1]:.0f} s)",
-        "",
         f"KPIs (stats.definitions; service level: answered within {k.sl_threshold_s:g} s; "
         f"short: abandoned within {k.short_abandon_s:g} s, not counted)",
     ]
@@ -57,8 +54,8 @@ def render(r: SimResult) -> str:
         lines.append(f"  {g.group:<16} {g.agents:>7} {g.handled:>8} {_s(g.aht_s, 1):>9} "
                      f"{_pct(g.occupancy):>10}")  # fmt: skip
     lines.append(f"  occupancy, all agents: {_pct(k.occupancy)}")
-    if r.erlang is not None:
-        e = r.erlang
+    if erlang is not None:
+        e = erlang
         lines += [
             "",
             f"Erlang C reference ({e.agents} agents, {e.load_erlangs:.1f} erlangs; exact for "
@@ -66,6 +63,18 @@ def render(r: SimResult) -> str:
             f"  P(wait) {_pct(e.p_wait)}   ASA {_s(e.asa_s)}   SL {_pct(e.service_level)}   "
             f"occupancy {_pct(e.occupancy)}",
         ]
+    return lines
+
+
+def render(r: SimResult) -> str:
+    k = r.kpis
+    sysf = r.system
+    lines = [
+        f"scenario: {r.scenario}  (seed {r.seed}, {r.agents} agents, {r.calls} calls, "
+        f"{r.simulated_s:.0f} simulated s; KPIs over {k.window_s[0]:.0f}-{k.window_s[1]:.0f} s)",
+        "",
+        *kpi_lines(k, r.erlang),
+    ]
     lines += [
         "",
         "System (wall time of this process)",

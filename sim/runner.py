@@ -44,7 +44,8 @@ KINDS = ("agent", "queue", "matcher", "call", "desk", "sim")
 
 
 class WireLevelUnavailable(RuntimeError):
-    """``level = "wire"`` needs the telephony service and call actors (see :mod:`sim.wire`)."""
+    """``level = "wire"`` runs against a running center: :func:`sim.wire.runner.simulate_wire`
+    (``contactor simulate`` picks it for wire scenarios), not this discrete-event loop."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,8 +152,8 @@ def simulate(
 ) -> SimResult:
     if scenario.level == "wire":
         raise WireLevelUnavailable(
-            "level = 'wire' is not implemented yet (the [wire] table is read and checked, "
-            "nothing drives it): run the scenario with level = 'message'"
+            "level = 'wire' runs against a running center: use sim.wire.runner.simulate_wire "
+            "(contactor simulate SCENARIO --data DIR --config FILE does)"
         )
     seed = scenario.seed if seed is None else seed
     rng = np.random.default_rng(seed)

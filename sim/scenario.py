@@ -4,8 +4,8 @@ agents answer and how long they talk. One format for both levels:
 * ``level = "message"`` - simulated callers and agents talk to the real queue, agent and
   matcher behaviours on a real :class:`actors.host.Host` with a fake clock;
 * ``level = "wire"`` - simulated SIP phones and callers against a running center (the
-  ``[wire]`` table: ``sip_target``, ``number``, ``agent_domain``, ``local_host``; read and
-  checked, not driven yet).
+  ``[wire]`` table: ``sip_target``, ``number``, ``agent_domain``, ``local_host``,
+  ``caller_host``, ``dtmf``, ``dtmf_delay_s``; driven by :mod:`sim.wire`).
 
 See ``sim/scenarios/*.toml`` for annotated examples. Every error names the key it is about.
 """
@@ -99,14 +99,27 @@ class AgentGroup:
     pauses: Pauses | None = None
 
 
+DTMF_MODES = ("auto", "info", "rfc4733")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WireSpec:
-    """Where the running center is, for ``level = "wire"``."""
+    """Where the running center is and how the endpoints behave, for ``level = "wire"``."""
 
+    #: the center's SIP listener, host:port ("": the center config's [sip] listen)
     sip_target: str
+    #: what callers dial
     number: str
+    #: the domain phones register in (the center's [sip] domain)
     agent_domain: str = "127.0.0.1"
+    #: where the simulated phones bind (SIP and RTP)
     local_host: str = "127.0.0.1"
+    #: where the callers bind: an address the center's trunk allows ("": local_host)
+    caller_host: str = ""
+    #: "auto": SIP INFO when the IVR answered with the placeholder port 9, else RFC 4733
+    dtmf: Literal["auto", "info", "rfc4733"] = "auto"
+    #: callers send their route's digits this long after the center answered
+    dtmf_delay_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,7 +290,7 @@ def parse_scenario(raw: Mapping[str, Any]) -> Scenario:
     wire_raw = top.get("wire")
     wire = _wire(_Table(wire_raw, "wire")) if wire_raw is not None else None
     if level == "wire" and wire is None:
-        raise ScenarioError("level = 'wire' needs a [wire] table (sip_target, number)")
+        raise ScenarioError("level = 'wire' needs a [wire] table (number, sip_target)")
     scenario = Scenario(
         name=top.text("name", "scenario"),
         level=level,  # type: ignore[arg-type]
@@ -381,11 +394,25 @@ def _agents(t: _Table) -> AgentGroup:
 
 
 def _wire(t: _Table) -> WireSpec:
+    dtmf = t.text("dtmf", "auto")
+    if dtmf not in DTMF_MODES:
+        raise ScenarioError(f"{t.at('dtmf')} = {dtmf!r}: one of {', '.join(DTMF_MODES)}")
+    target = t.text("sip_target", "")
+    host, _, port = target.rpartition(":")
+    if target and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise ScenarioError(f"{t.at('sip_target')} = {target!r}: host:port (or \"\": the "
+                            "center config's [sip] listen)")
+    number = t.text("number")
+    if not number:
+        raise ScenarioError(f"{t.at('number')}: the number callers dial, not empty")
     w = WireSpec(
-        sip_target=t.text("sip_target"),
-        number=t.text("number"),
+        sip_target=target,
+        number=number,
         agent_domain=t.text("agent_domain", "127.0.0.1"),
         local_host=t.text("local_host", "127.0.0.1"),
+        caller_host=t.text("caller_host", ""),
+        dtmf=dtmf,  # type: ignore[arg-type]  # checked above
+        dtmf_delay_s=t.number("dtmf_delay_s", 1.0),
     )
     t.done()
     return w

@@ -59,11 +59,37 @@ def test_bad_scenario_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert "agents[0].count = 0" in capsys.readouterr().err
 
 
-def test_wire_level_fails_with_the_reason(
+WIRE = """
+level = "wire"
+duration_s = 10
+[arrivals]
+rates = [{ rate = 1 }]
+[[queues]]
+name = "sales"
+skills = { sales = 1 }
+[[agents]]
+group = "g"
+count = 2
+skills = { sales = 5 }
+talk = 5
+[wire]
+number = "2000"
+"""
+
+
+def test_wire_level_without_a_running_center_fails_with_the_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     scenario = tmp_path / "s.toml"
-    scenario.write_text('level = "wire"\n' + SMALL
-                        + '\n[wire]\nsip_target = "127.0.0.1:5060"\nnumber = "100"\n')  # fmt: skip
-    assert main(["simulate", str(scenario)]) == 1
-    assert "wire" in capsys.readouterr().err
+    scenario.write_text(WIRE)
+    assert main(["simulate", str(scenario), "--data", str(tmp_path / "var")]) == 1
+    assert "no center to simulate against" in capsys.readouterr().err
+
+
+def test_wire_level_needs_enough_agents_in_the_center_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(WIRE.replace("count = 2", "count = 9"))
+    assert main(["simulate", str(scenario), "--data", str(tmp_path / "var")]) == 2
+    assert "agents[g]: count = 9" in capsys.readouterr().err

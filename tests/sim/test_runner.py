@@ -103,10 +103,10 @@ def test_refused_configuration_is_a_scenario_error() -> None:
         simulate(parse_scenario(raw))
 
 
-def test_wire_level_says_it_is_not_there_yet() -> None:
+def test_the_discrete_event_runner_sends_wire_scenarios_to_sim_wire() -> None:
     raw = copy.deepcopy(MINIMAL)
     raw.update(level="wire", wire={"sip_target": "127.0.0.1:5060", "number": "100"})
-    with pytest.raises(WireLevelUnavailable, match="wire"):
+    with pytest.raises(WireLevelUnavailable, match="simulate_wire"):
         simulate(parse_scenario(raw))
 
 
