@@ -1,6 +1,6 @@
 """SIP calls per second through Contactor: SIPp UAC -> Contactor -> SIPp UAS, rising rates.
 
-    python scripts/bench/sip_cps.py [--rates 50,100,...] [--step-s 6] [--json PATH] [--vs-sippy]
+    python scripts/bench/sip_cps.py [--rates 5,10,...] [--step-s 5] [--json PATH] [--vs-sippy]
 
 The telephony service runs alone (``python -m telephony``, relay mode: SDP passed through,
 journal and snapshots in an embedded PostgreSQL with fsync off). A carrier's caller (SIPp on
@@ -11,14 +11,22 @@ For each rate, SIPp places ``rate * step_s`` calls lasting ``--call-ms``; the hi
 with fewer than 0.1 % failed calls (and every call placed) is ``max_cps``. A call counts as
 failed when SIPp fails it, when it never completes, or when its INVITE->200 took longer than
 ``--max-setup-ms`` (an overloaded switch still connects calls, seconds late, thanks to
-retransmissions: that is not a rate it sustains). INVITE->200 p50 and
-p99 come from SIPp's response-time trace (``-trace_rtt``) at that rate; CPU per call from
-the service's /proc times over the step. Memory per dialog: the service's RSS growth while
-``--dialogs`` calls are up at once (each call is two dialogs; the figure is per call).
+retransmissions: that is not a rate it sustains). SIPp's retransmissions are reported per
+step but are not failures by themselves. A failing step is run once more (``--retries``) before
+the ramp stops, so that one burst of the other workers sharing this machine does not end it.
+INVITE->200 p50 and p99 come from SIPp's response-time trace (``-trace_rtt``) at that rate;
+CPU per call from the system's /proc times over the step. Memory per dialog: RSS growth while
+``--dialogs`` calls are up at once (each call is two dialogs; the figure is per call),
+measured before the ramp, after 20 warm-up calls (after an overloaded step the heap is
+already grown and RSS no longer moves).
 
 ``--vs-sippy`` runs sippy's ``b2bua`` (the PyPI package ``sippy``, installed into .venv-sippy
-for the benchmark only if missing) the same way in the same run and prints the ratio.
-Bounded: a few minutes at most.
+for the benchmark only if missing) the same way in the same run: same SIPp scenarios
+(scripts/bench/sipp/), same rates, same step length, same failure bar, each system with a
+far-end UAS of its own, the two ramps interleaved rate by rate (so that both see the same
+machine load; before each step the bench waits, bounded, until neither is still busy with
+an earlier overloaded step), and prints the ratio of the two max rates. Bounded: about four
+minutes with the default ladder.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,11 +51,13 @@ from store.embedded import start_embedded, stop_embedded  # noqa: E402
 from store.migrations import apply_migrations  # noqa: E402
 
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+SIPPY_VENV = REPO / ".venv-sippy"
 CARRIER = "127.0.0.2"
 NUMBER = "0612345678"  # routed external:+33612345678 through the trunk to the far end
 MAX_FAILED = 0.001
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+DEFAULT_RATES = "5,10,25,50,75,100,125,150,175,200,250,300,400,500,600,800"
 
 
 def free_port(host: str) -> int:
@@ -56,9 +66,18 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def udp_port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime, all threads
 
 
 def rss_bytes(pid: int) -> int:
@@ -95,10 +114,13 @@ class Step:
     calls: int
     successful: int
     failed: int
+    slow: int
+    retransmissions: int
     p50_ms: float
     p99_ms: float
     cpu_ms_per_call: float
     seconds: float
+    attempt: int
 
     @property
     def ok(self) -> bool:
@@ -106,25 +128,54 @@ class Step:
         return done >= self.calls and self.failed <= MAX_FAILED * self.calls
 
 
-def _stat_counts(workdir: Path) -> tuple[int, int]:
+@dataclass
+class System:
+    """One switch under test: where SIPp calls it, its pid for CPU and RSS, its ramp."""
+
+    name: str
+    target: str
+    pid: int
+    steps: list[Step] = field(default_factory=list)
+    climbing: bool = True
+
+    def best(self) -> Step | None:
+        good = [s for s in self.steps if s.ok]
+        return good[-1] if good else None
+
+    def figures(self, prefix: str) -> dict[str, object]:
+        top = self.best()
+        return {
+            f"{prefix}max_cps": top.rate if top else 0,
+            f"{prefix}invite_200_p50_ms": round(top.p50_ms, 2) if top else None,
+            f"{prefix}invite_200_p99_ms": round(top.p99_ms, 2) if top else None,
+            f"{prefix}cpu_ms_per_call": round(top.cpu_ms_per_call, 3) if top else None,
+        }
+
+
+def _stat_counts(workdir: Path) -> tuple[int, int, int]:
+    """(successful, failed, retransmissions) from SIPp's last statistics row."""
     files = sorted(workdir.glob("*_.csv")) + sorted(workdir.glob("*stat*.csv"))
     for path in files:
-        rows = list(csv.reader(path.open(), delimiter=";"))
+        with path.open() as f:
+            rows = list(csv.reader(f, delimiter=";"))
         if len(rows) < 2:
             continue
         head, last = rows[0], rows[-1]
         idx = {name: i for i, name in enumerate(head)}
         if "SuccessfulCall(C)" in idx:
-            return int(last[idx["SuccessfulCall(C)"]]), int(last[idx["FailedCall(C)"]])
+            retrans = int(last[idx["Retransmissions(C)"]]) if "Retransmissions(C)" in idx else 0
+            return (int(last[idx["SuccessfulCall(C)"]]), int(last[idx["FailedCall(C)"]]),
+                    retrans)
     raise RuntimeError(f"no SIPp statistics in {workdir}")
 
 
 def _rtts(workdir: Path) -> list[float]:
     out: list[float] = []
     for path in workdir.glob("*_rtt.csv"):
-        for row in csv.reader(path.open(), delimiter=";"):
-            if len(row) >= 2 and row[1].replace(".", "", 1).isdigit():
-                out.append(float(row[1]))
+        with path.open() as f:
+            for row in csv.reader(f, delimiter=";"):
+                if len(row) >= 2 and row[1].replace(".", "", 1).isdigit():
+                    out.append(float(row[1]))
     return out
 
 
@@ -135,72 +186,105 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_uac(target: str, rate: int, calls: int, call_ms: int, workdir: Path,
-            timeout_s: float) -> tuple[int, int, list[float]]:
-    """(successful, failed, INVITE->200 ms of each answered call) of one SIPp run."""
+def _uac(target: str, rate: int, calls: int, call_ms: int, workdir: Path,
+         timeout_s: float, *extra: str) -> subprocess.Popen[bytes]:
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = ["sipp", "-sf", str(SIPP_DIR / "uac.xml"), "-i", CARRIER, "-p",
            str(free_port(CARRIER)), "-s", NUMBER, "-r", str(rate), "-m", str(calls),
-           "-d", str(call_ms), "-nostdin", "-trace_rtt", "-rtt_freq", "1", "-trace_stat",
-           "-fd", "1", "-stf", str(workdir / "stat_.csv"), "-timeout", f"{int(timeout_s)}s",
-           "-max_recv_loops", "1000", "-max_sched_loops", "1000", target]
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL,
+           "-d", str(call_ms), "-nostdin", "-trace_stat", "-fd", "1",
+           "-stf", str(workdir / "stat_.csv"), "-timeout", f"{int(timeout_s)}s", *extra, target]
+    return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+
+
+def run_step(system: System, rate: int, step_s: float, call_ms: int, root: Path,
+             max_setup_ms: float, attempt: int) -> Step:
+    calls = int(rate * step_s)
+    timeout_s = step_s + call_ms / 1000 + 15
+    workdir = root / f"{system.name}-{rate}-{attempt}"
+    cpu0, t0 = cpu_seconds(system.pid), time.monotonic()
+    proc = _uac(system.target, rate, calls, call_ms, workdir, timeout_s, "-trace_rtt",
+                "-rtt_freq", "1", "-max_recv_loops", "1000", "-max_sched_loops", "1000")
     try:
         proc.wait(timeout_s + 5)
     except subprocess.TimeoutExpired:  # overloaded: SIPp's own -timeout is not always kept
-        proc.kill()
-        proc.wait()
-    ok, failed = _stat_counts(workdir)
-    return ok, failed, _rtts(workdir)
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    time.sleep(0.5)  # let the last BYEs finish before reading the CPU clock
+    cpu = cpu_seconds(system.pid) - cpu0
+    ok, failed, retrans = _stat_counts(workdir)
+    rtts = _rtts(workdir)
+    slow = min(ok, sum(1 for r in rtts if r > max_setup_ms))
+    unfinished = max(0, calls - ok - failed)
+    return Step(rate=rate, calls=calls, successful=ok - slow, failed=failed + unfinished + slow,
+                slow=slow, retransmissions=retrans, p50_ms=_percentile(rtts, 0.5),
+                p99_ms=_percentile(rtts, 0.99), cpu_ms_per_call=1000 * cpu / max(ok, 1),
+                seconds=round(time.monotonic() - t0, 2), attempt=attempt)
 
 
-def ramp(name: str, target: str, pid: int, rates: list[int], step_s: float, call_ms: int,
-         root: Path, max_setup_ms: float) -> list[Step]:
-    steps: list[Step] = []
-    for rate in rates:
-        calls = int(rate * step_s)
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        ok, failed, rtts = run_uac(target, rate, calls, call_ms, root / f"{name}-{rate}",
-                                   timeout_s=step_s + call_ms / 1000 + 15)
-        time.sleep(0.5)  # let the last BYEs finish before reading the CPU clock
-        cpu = cpu_seconds(pid) - cpu0
-        slow = sum(1 for r in rtts if r > max_setup_ms)
-        unfinished = max(0, calls - ok - failed)
-        step = Step(rate=rate, calls=calls, successful=ok - min(slow, ok),
-                    failed=failed + unfinished + slow, p50_ms=_percentile(rtts, 0.5),
-                    p99_ms=_percentile(rtts, 0.99), cpu_ms_per_call=1000 * cpu / max(ok, 1),
-                    seconds=time.monotonic() - t0)
-        steps.append(step)
-        print(f"  {name:9} {rate:5d} cps: {step.successful}/{calls} ok, {step.failed} failed, "
-              f"INVITE->200 p50 {step.p50_ms:.1f} ms p99 {step.p99_ms:.1f} ms, "
-              f"{step.cpu_ms_per_call:.2f} ms CPU/call", flush=True)
-        if not step.ok:
+def settle(systems: list[System], max_s: float = 20.0) -> None:
+    """Wait (bounded) until no system still burns CPU on the calls of an overloaded step
+    (idle, sippy's event loop alone takes ~7 % of a core: the bar is a quarter of one)."""
+    deadline = time.monotonic() + max_s
+    while time.monotonic() < deadline:
+        before = [cpu_seconds(s.pid) for s in systems]
+        time.sleep(0.5)
+        if all(cpu_seconds(s.pid) - b < 0.125 for s, b in zip(systems, before, strict=True)):
+            return
+
+
+def ramp(systems: list[System], rates: list[int], step_s: float, call_ms: int, root: Path,
+         max_setup_ms: float, retries: int) -> None:
+    """Every system climbs the same ladder, rate by rate in turn, until a step fails."""
+    for i, rate in enumerate(rates):
+        order = systems if i % 2 == 0 else systems[::-1]  # neither always goes first
+        for system in order:
+            if not system.climbing:
+                continue
+            for attempt in range(1, retries + 2):
+                settle(systems)
+                step = run_step(system, rate, step_s, call_ms, root, max_setup_ms, attempt)
+                system.steps.append(step)
+                print(f"  {system.name:9} {rate:5d} cps: {step.successful}/{step.calls} ok, "
+                      f"{step.failed} failed ({step.slow} slow), {step.retransmissions} "
+                      f"retransmissions, INVITE->200 p50 {step.p50_ms:.1f} ms p99 "
+                      f"{step.p99_ms:.1f} ms, {step.cpu_ms_per_call:.2f} ms CPU/call"
+                      f"{'' if attempt == 1 else f' (attempt {attempt})'}", flush=True)
+                if step.ok:
+                    break
+            system.climbing = step.ok
+        if not any(s.climbing for s in systems):
             break
-    return steps
 
 
-def best(steps: list[Step]) -> Step | None:
-    good = [s for s in steps if s.ok]
-    return good[-1] if good else None
-
-
-def memory_per_dialog(target: str, pid: int, dialogs: int, root: Path) -> float:
-    """RSS growth per concurrent call while ``dialogs`` calls are up at once."""
-    rate = min(200, dialogs)
+def memory_per_dialog(system: System, dialogs: int, root: Path) -> float:
+    """RSS growth per concurrent call while ``dialogs`` calls are up at once (placed at 100
+    cps, a rate both systems sustain)."""
+    rate = min(100, dialogs)
     hold_ms = int(1000 * (dialogs / rate + 4))
-    base = rss_bytes(pid)
-    workdir = root / "memory"
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = ["sipp", "-sf", str(SIPP_DIR / "uac.xml"), "-i", CARRIER, "-p",
-           str(free_port(CARRIER)), "-s", NUMBER, "-r", str(rate), "-m", str(dialogs), "-d",
-           str(hold_ms), "-nostdin", "-trace_stat", "-fd", "1", "-stf",
-           str(workdir / "stat_.csv"), "-timeout", f"{int(hold_ms / 1000 + 30)}s", target]
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    time.sleep(dialogs / rate + 2)
-    peak = rss_bytes(pid)
-    proc.wait(timeout=hold_ms / 1000 + 60)
+    warmup = _uac(system.target, 10, 20, 200, root / f"{system.name}-warmup", 20)
+    try:  # the first calls load code and fill caches: not per-call memory
+        warmup.wait(25)
+    finally:
+        if warmup.poll() is None:
+            warmup.kill()
+            warmup.wait()
+    base = rss_bytes(system.pid)
+    proc = _uac(system.target, rate, dialogs, hold_ms, root / f"{system.name}-memory",
+                hold_ms / 1000 + 30)
+    try:
+        time.sleep(dialogs / rate + 2)
+        peak = rss_bytes(system.pid)
+        proc.wait(timeout=hold_ms / 1000 + 60)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     return (peak - base) / dialogs
 
 
@@ -212,8 +296,9 @@ def start_sipp_uas(port: int, root: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_contactor(root: Path, db_url: str) -> tuple[subprocess.Popen[bytes], str, int]:
-    sip_port, far_port = free_port("127.0.0.1"), free_port(CARRIER)
+def start_contactor(root: Path, db_url: str,
+                    far_port: int) -> tuple[subprocess.Popen[bytes], str]:
+    sip_port = free_port("127.0.0.1")
     config = root / "contactor.toml"
     config.write_text(config_text(db_url, sip_port, far_port))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -230,10 +315,7 @@ def start_contactor(root: Path, db_url: str) -> tuple[subprocess.Popen[bytes], s
             raise RuntimeError("telephony did not start:\n"
                                f"{(root / 'telephony.log').read_text()[-3000:]}")
         time.sleep(0.1)
-    return proc, f"127.0.0.1:{sip_port}", far_port
-
-
-SIPPY_VENV = Path(__file__).resolve().parents[2] / ".venv-sippy"
+    return proc, f"127.0.0.1:{sip_port}"
 
 
 def start_sippy(far_port: int, root: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -246,81 +328,94 @@ def start_sippy(far_port: int, root: Path) -> tuple[subprocess.Popen[bytes], str
         subprocess.run([str(SIPPY_VENV / "bin" / "pip"), "install", "-q", "sippy"], check=True)
     port = free_port("127.0.0.1")
     # No RADIUS (auth and accounting off) and errors-only logging: signalling only, like
-    # Contactor in relay mode (which also journals every call to PostgreSQL).
+    # Contactor in relay mode (which also journals every call to PostgreSQL). sippy's own
+    # defaults otherwise (3 UDP sender and 3 receiver threads; no option of b2bua sets them).
     env = {**os.environ, "SIPLOG_LVL": "ERR"}
+    log = (root / "sippy.log").open("w")
     proc = subprocess.Popen([str(b2bua), "--foreground=on", "--auth_enable=off",
                              "--acct_enable=off", "--sip_address=127.0.0.1",
                              f"--sip_port={port}", f"--static_route={CARRIER}:{far_port}",
                              f"--accept_ips={CARRIER}", f"--logfile={root / 'sippy.log'}"],
-                            cwd=root, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
-    if proc.poll() is not None:
-        raise RuntimeError("sippy b2bua did not start")
+                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while not udp_port_taken("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"sippy b2bua did not start:\n{(root / 'sippy.log').read_text()}")
+        time.sleep(0.1)
     return proc, f"127.0.0.1:{port}"
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()  # sippy's b2bua does not always stop on it: killed after 5 s
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rates", default="25,50,100,150,200,250,300,400,500,600,800")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--rates", default=DEFAULT_RATES)
     ap.add_argument("--step-s", type=float, default=5.0)
     ap.add_argument("--call-ms", type=int, default=500)
     ap.add_argument("--dialogs", type=int, default=1000)
     ap.add_argument("--max-setup-ms", type=float, default=1000.0)
+    ap.add_argument("--retries", type=int, default=1, help="re-runs of a failing step")
     ap.add_argument("--vs-sippy", action="store_true")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
-    rates = [int(r) for r in a.rates.split(",")]
+    rates = sorted(int(r) for r in a.rates.split(","))
     root = Path(tempfile.mkdtemp(prefix="contactor-sipbench-"))
     root.chmod(0o711)  # the embedded PostgreSQL's user must traverse it
-    procs: list[subprocess.Popen[bytes] | subprocess.Popen[str]] = []
-    result: dict[str, object] = {}
+    procs: list[subprocess.Popen[bytes]] = []
+    result: dict[str, object] = {"cpus": os.cpu_count(),
+                                 "loadavg_start": list(os.getloadavg())}
     try:
         pg = start_embedded(root / "pg-data", durable=False)
         apply_migrations(pg.url)
-        tel, target, far_port = start_contactor(root, pg.url)
-        procs.append(tel)
+        far_port = free_port(CARRIER)
         procs.append(start_sipp_uas(far_port, root))
-        time.sleep(0.5)
+        tel, target = start_contactor(root, pg.url, far_port)
+        procs.append(tel)
+        systems = [System("contactor", target, tel.pid)]
         print(f"contactor (pid {tel.pid}) at {target}, far end {CARRIER}:{far_port}",
               flush=True)
-        steps = ramp("contactor", target, tel.pid, rates, a.step_s, a.call_ms, root,
-                     a.max_setup_ms)
-        top = best(steps)
-        per_dialog = memory_per_dialog(target, tel.pid, a.dialogs, root)
-        print(f"  memory: {per_dialog / 1024:.1f} KiB per call ({a.dialogs} calls up at once)")
-        result = {
-            "max_cps": top.rate if top else 0,
-            "invite_200_p50_ms": round(top.p50_ms, 2) if top else None,
-            "invite_200_p99_ms": round(top.p99_ms, 2) if top else None,
-            "cpu_ms_per_call": round(top.cpu_ms_per_call, 3) if top else None,
-            "bytes_per_dialog": round(per_dialog),
-            "steps": [asdict(s) for s in steps],
-        }
         if a.vs_sippy:
-            sippy, sippy_target = start_sippy(far_port, root)
+            sippy_far = free_port(CARRIER)
+            procs.append(start_sipp_uas(sippy_far, root))
+            sippy, sippy_target = start_sippy(sippy_far, root)
             procs.append(sippy)
-            print(f"sippy b2bua (pid {sippy.pid}) at {sippy_target}", flush=True)
-            sippy_steps = ramp("sippy", sippy_target, sippy.pid, rates, a.step_s, a.call_ms,
-                               root, a.max_setup_ms)
-            sippy_top = best(sippy_steps)
-            sippy_cps = sippy_top.rate if sippy_top else 0
-            result.update(
-                sippy_max_cps=sippy_cps,
-                sippy_invite_200_p50_ms=round(sippy_top.p50_ms, 2) if sippy_top else None,
-                sippy_invite_200_p99_ms=round(sippy_top.p99_ms, 2) if sippy_top else None,
-                sippy_cpu_ms_per_call=round(sippy_top.cpu_ms_per_call, 3) if sippy_top else None,
-                ratio_vs_sippy=round(result["max_cps"] / sippy_cps, 2) if sippy_cps else None,  # type: ignore[operator]
-                sippy_steps=[asdict(s) for s in sippy_steps],
-            )
+            systems.append(System("sippy", sippy_target, sippy.pid))
+            print(f"sippy b2bua (pid {sippy.pid}) at {sippy_target}, far end "
+                  f"{CARRIER}:{sippy_far}", flush=True)
+        time.sleep(0.5)
+        # Memory first: once an overloaded step has grown a heap, the allocator reuses it
+        # and RSS no longer grows with the calls (both systems then showed ~0 bytes/call).
+        per_dialog: dict[str, float] = {}
+        for system in systems:
+            settle(systems)
+            per_dialog[system.name] = memory_per_dialog(system, a.dialogs, root)
+            print(f"  {system.name:9} memory: {per_dialog[system.name] / 1024:.1f} KiB per "
+                  f"call ({a.dialogs} calls up at once)", flush=True)
+        ramp(systems, rates, a.step_s, a.call_ms, root, a.max_setup_ms, a.retries)
+        for system in systems:
+            prefix = "" if system.name == "contactor" else f"{system.name}_"
+            result.update(system.figures(prefix))
+            result[f"{prefix}bytes_per_dialog"] = round(per_dialog[system.name])
+            result[f"{prefix}steps"] = [{**asdict(s), "ok": s.ok} for s in system.steps]
+        if a.vs_sippy:
+            mine, theirs = systems[0].best(), systems[1].best()
+            result["ratio_vs_sippy"] = (round(mine.rate / theirs.rate, 2)
+                                        if mine and theirs else None)
+            result["top_rate_reached"] = [s.name for s in systems
+                                          if s.best() and s.best() is s.steps[-1]]
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         stop_embedded(root / "pg-data")
+        result["loadavg_end"] = list(os.getloadavg())
         shutil.rmtree(root, ignore_errors=True)
     summary = {k: v for k, v in result.items() if not k.endswith("steps")}
     print(json.dumps(summary, indent=2))
