@@ -1,5 +1,5 @@
 """IVR commands for technologists: ``ivr check`` validates schemes, ``ivr draw`` renders one
-as a diagram."""
+as a diagram, ``ivr log`` prints what one call went through (its debug log)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cli.common import (
     EXIT_USAGE,
     InvalidConfig,
     config_path,
+    data_dir,
     error,
     load_config,
 )
@@ -47,6 +48,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                       help="output file; its suffix (.svg, .png, .pdf, .dot) picks the format")
     draw.add_argument("--format", choices=("svg", "png", "pdf", "dot"), default=None)
     draw.set_defaults(run=cmd_draw)
+
+    log = commands.add_parser(
+        "log", parents=[common], help="print the debug log of an IVR call",
+        description="Print the per-call debug log the center wrote for CALL_ID "
+        "(<data>/logs/ivr/<scheme>/debug_<time>-<call id>.log): every node entered, prompt, "
+        "key, variable and HTTP exchange. Exit status 1 when the call left no log.")
+    log.add_argument("call_id", metavar="CALL_ID")
+    log.add_argument("--path", action="store_true", help="print the file's path only")
+    log.set_defaults(run=cmd_log)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -126,4 +136,30 @@ def cmd_draw(args: argparse.Namespace) -> int:
         error(str(exc))
         return EXIT_FAILURE
     print(f"{args.file}: drew {len(scheme.nodes)} nodes to {out}")
+    return EXIT_OK
+
+
+def debug_logs(root: Path, call_id: str) -> list[Path]:
+    """The debug logs of ``call_id`` under ``root`` (one per scheme it went through)."""
+    from ivr.debug_log import debug_log_path
+
+    safe = debug_log_path(root, "x", call_id, 0.0).name.split("-", 2)[-1]  # as written
+    if not root.is_dir():
+        return []
+    return sorted(root.glob(f"*/debug_*-{safe}"), key=lambda p: p.name)
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    root = data_dir(args) / "logs" / "ivr"
+    found = debug_logs(root, args.call_id)
+    if not found:
+        error(f"no IVR debug log for call {args.call_id} under {root}")
+        return EXIT_FAILURE
+    for path in found:
+        if args.path:
+            print(path)
+            continue
+        if len(found) > 1:
+            print(f"# {path}")
+        sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
     return EXIT_OK

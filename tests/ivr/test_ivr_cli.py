@@ -144,3 +144,22 @@ def test_the_installed_command_runs() -> None:
                           cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "ok: scheme main" in done.stdout
+
+
+def test_ivr_log_prints_the_calls_debug_log(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr.debug_log import DebugLog
+    from ivr.messages import Log
+
+    data = tmp_path / "data"
+    with DebugLog(data / "logs" / "ivr", "main", "c0ffee-1", 1764000000.0) as log:
+        log.write(1764000000.0, [Log(kind="start", node="welcome", text="scheme main"),
+                                 Log(kind="digit", node="menu", text="5")])
+    assert main(["ivr", "log", "c0ffee-1", "--data", str(data)]) == 0
+    out, _ = capsys.readouterr()
+    assert [line.split()[2] for line in out.splitlines()] == ["start", "digit"]
+    assert out.splitlines()[1].endswith("menu: 5")
+    assert main(["ivr", "log", "c0ffee-1", "--path", "--data", str(data)]) == 0
+    assert capsys.readouterr()[0].strip().endswith("main/debug_20251124-160000-c0ffee-1.log")
+    assert main(["ivr", "log", "nope", "--data", str(data)]) == 1
+    assert "no IVR debug log for call nope" in capsys.readouterr()[1]
