@@ -261,11 +261,12 @@ def _compile_builder(cls: type[Message]) -> Callable[[Any, str], Any]:
     hints = typing.get_type_hints(cls)
     n = len(pairs)
     ns: dict[str, Any] = {"FieldError": FieldError, "new": object.__new__, "cls": cls}
+    ns["short"] = _short_array(cls, n)
     lines = [
         "def builder(values, where):",
         "    kind = values.__class__",
         f"    if kind is not tuple and kind is not list or len(values) != {n}:",
-        f"        raise FieldError(where, 'array of {n} fields', values)",
+        "        values = short(values, where)",
         "    obj = new(cls)",
     ]
     for i, (name, check) in enumerate(pairs):
@@ -286,6 +287,28 @@ def _compile_builder(cls: type[Message]) -> Callable[[Any, str], Any]:
     builder: Callable[[Any, str], Any] = ns["builder"]
     type.__setattr__(cls, "_BUILDER", builder)
     return builder
+
+
+def _short_array(cls: type[Message], n: int) -> Callable[[Any, str], list[Any]]:
+    """Pad an array that lacks trailing fields with defaults, so that a record written
+    before those fields were added (a snapshot, a peer not yet upgraded) still decodes;
+    anything else is a :class:`FieldError`. Fields may only ever be added at the end, with a
+    default."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    missing = dataclasses.MISSING
+    least = max((i + 1 for i, f in enumerate(fields)
+                 if f.default is missing and f.default_factory is missing), default=0)
+    expected = f"array of {n} fields" if least == n else f"array of {least} to {n} fields"
+
+    def pad(values: Any, where: str) -> list[Any]:
+        if not isinstance(values, tuple | list) or not least <= len(values) <= n:
+            raise FieldError(where, expected, values)
+        tail = [_plain(f.default if f.default is not missing
+                       else f.default_factory())  # type: ignore[operator]
+                for f in fields[len(values):]]
+        return [*values, *tail]
+
+    return pad
 
 
 def to_wire(msg: Message) -> list[Any]:

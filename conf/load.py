@@ -163,6 +163,9 @@ def _host_port(t: Table, key: str, default: Any) -> Any:
     return HostPort(host=match["v6"] or match["host"], port=int(match["port"]))
 
 
+DIGEST_ALGORITHMS = ("MD5", "SHA-256")
+
+
 def _sip(t: Table) -> SipConfig:
     listen = _host_port(t, "listen", "127.0.0.1:5060")
     transports = t.texts("transports", ("udp", "tcp"), choices=TRANSPORTS)
@@ -183,7 +186,12 @@ def _sip(t: Table) -> SipConfig:
         listen=listen, transports=transports, tls_listen=tls_listen, tls_cert=cert,
         tls_key=key, domain=t.text("domain", listen.host),
         t1=t.number("t1", 0.5, positive=True),
+        digest_algorithms=t.texts("digest_algorithms", ("MD5",),
+                                  choices=DIGEST_ALGORITHMS),
     )
+    if not section.digest_algorithms and "digest_algorithms" in t:
+        t.problem("digest_algorithms",
+                  f"expected at least one of {', '.join(DIGEST_ALGORITHMS)}; got []")
     t.finish()
     return section
 
@@ -237,6 +245,8 @@ def _trunk(t: Table) -> TrunkConfig:
         transport=t.text("transport", "udp", choices=TRANSPORTS),
         allow=_networks(t, "allow"),
         username=username, password=password, register=register,
+        domain=t.text("domain", ""),
+        expires=t.integer("expires", 3600, lo=10, hi=7 * 86400),
         outbound_prefix=t.text("outbound_prefix", "", pattern=r"[0-9*#]*",
                                what="digits, * or #"),
         country_code=t.text("country_code", "1", pattern=r"[1-9][0-9]{0,2}",

@@ -107,6 +107,10 @@ class SipConfig:
     tls_key: Path | None = None
     domain: str = "127.0.0.1"  # our SIP domain: agents register as sip:<ext>@<domain>
     t1: float = 0.5  # RFC 3261 T1 (RTT estimate), seconds
+    # digest challenges offered to phones, in order of preference (RFC 8760). MD5 alone by
+    # default: several phones (baresip 1.x/libre, older pjsip) give up on a 401 that also
+    # offers an algorithm they do not know
+    digest_algorithms: tuple[str, ...] = ("MD5",)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +139,8 @@ class TrunkConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     register: bool = False  # send REGISTER with username/password
+    domain: str = ""  # the provider's SIP domain (REGISTER Request-URI, To/From); "": host
+    expires: int = 3600  # registration interval asked for, seconds (the provider may cut it)
     outbound_prefix: str = ""  # prepended to numbers dialled out through this trunk
     country_code: str = "1"  # E.164 country code of national numbers, digits only
     national_prefix: str = "0"  # trunk prefix of national numbers ("0" in most of Europe)

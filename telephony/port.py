@@ -134,6 +134,20 @@ class Softswitch:
                                        endpoint=answer.endpoint, host=answer.host,
                                        port=answer.port))
 
+    # ---------------------------------------------------------------- trunk registrations
+
+    def start_trunks(self) -> None:
+        """Start registering at the providers (call once the transports listen)."""
+        self.perform(self.stack.start_trunks(self.loop.time()))
+
+    async def unregister_trunks(self, timeout_s: float = 2.0) -> bool:
+        """Remove our bindings at the providers; True if every one answered in time."""
+        self.perform(self.stack.stop_trunks(self.loop.time()))
+        deadline = self.loop.time() + timeout_s
+        while not self.stack.trunks.done and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        return self.stack.trunks.done
+
     # ---------------------------------------------------------------- life
 
     async def listen(self, host: str, port: int, transports: Iterable[str],

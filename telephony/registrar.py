@@ -18,6 +18,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from conf.schema import Config
 from sip.builders import make_response
 from sip.digest import DigestServer, compute_ha1, parse_auth_header
 from sip.errors import SipParseError
@@ -270,3 +271,11 @@ class Registrar:
             due.append(binding)
             self._schedule_ping(aor, contact, now)
         return due
+
+
+def phone_passwords(config: Config) -> dict[str, str]:
+    """Digest secrets by extension: agents' phones and supervisors' phones register."""
+    passwords = {u.extension: u.password for u in config.users
+                 if u.extension and u.password}
+    passwords.update({a.extension: a.password for a in config.agents})
+    return passwords

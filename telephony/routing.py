@@ -1,7 +1,8 @@
 """Who is calling, what they dialled, and where the call goes (trunks and the route table).
 
 Inbound calls from a provider are recognised by source address (the trunk's ``allow`` list,
-or its ``host`` when the list is empty) and need no authentication; any other caller must
+or its ``host`` when the list is empty: a trunk that registers gets its calls from the
+registrar it registers with) and need no authentication; any other caller must
 be an agent phone that proves its credentials. Numbers from a trunk are normalised to E.164
 with the trunk's rules (``TrunkConfig.to_e164``). Routes are tried with the number as dialled
 first, then in its E.164 form, so a route table may use either spelling.
@@ -56,9 +57,14 @@ def trunk_for_source(config: Config, host: str) -> TrunkConfig | None:
     return None
 
 
-def dialled_number(request: Request) -> str:
-    """The Request-URI's user part (or tel: number); the To URI's if the R-URI has none."""
-    return _user_of(request.uri) or _user_of(request.to.uri) or ""
+def dialled_number(request: Request, trunk: TrunkConfig | None = None) -> str:
+    """The Request-URI's user part (or tel: number); the To URI's if the R-URI has none, or
+    if it is the Contact ``trunk`` registered (``sip:<username>@us``: providers send calls
+    for a registration there, the number dialled in To)."""
+    user = _user_of(request.uri)
+    if trunk is not None and trunk.register and user is not None and user == trunk.username:
+        return _user_of(request.to.uri) or user
+    return user or _user_of(request.to.uri) or ""
 
 
 def caller_number(request: Request) -> str:
@@ -66,7 +72,7 @@ def caller_number(request: Request) -> str:
 
 
 def route_call(config: Config, request: Request, trunk: TrunkConfig | None) -> RouteDecision:
-    dialled = dialled_number(request)
+    dialled = dialled_number(request, trunk)
     caller = caller_number(request)
     route = config.route_for(dialled) if dialled else None
     if trunk is not None and dialled:

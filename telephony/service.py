@@ -15,6 +15,10 @@ with every problem listed); ``ivr:`` routes run them in the call actor. Scheme f
 watched (hot reload: calls in progress finish on the version they started with, a broken
 file is refused and logged) and the IVR port (:mod:`ivr.port`) performs the schemes' HTTP
 requests and writes per-call debug logs under ``<data>/logs/ivr/<scheme>/``.
+
+``[[trunk]]`` entries with ``register = true`` are registered at their provider while the
+service runs (:mod:`telephony.trunks`; state under ``trunks`` in the service stats, changes
+logged as ``sip.trunk_registration``) and un-registered when it stops.
 """
 
 from __future__ import annotations
@@ -51,12 +55,9 @@ from telephony.ids import new_call_id
 from telephony.messages import SIP_PORT
 from telephony.port import Softswitch
 from telephony.reconciling import reconcile_forever
-from telephony.registrar import Registrar
+from telephony.registrar import Registrar, phone_passwords
 from telephony.stack import SipStack
 
-#: MD5 first: many desk phones (and SIPp) answer only the first challenge and know only MD5;
-#: RFC 8760 clients that prefer SHA-256 still find it offered.
-DIGEST_ALGORITHMS = ("MD5", "SHA-256")
 _WILDCARDS = ("0.0.0.0", "::", "")
 #: overrides ``[media] mode`` when the tree gives no ``media`` arg
 MEDIA_ENV = "CONTACTOR_MEDIA"
@@ -99,14 +100,6 @@ def local_sip(config: Config) -> LocalSip:
     listen = config.sip.listen
     host = config.sip.domain if listen.host in _WILDCARDS else listen.host
     return LocalSip(host=host, port=listen.port, domain=config.sip.domain)
-
-
-def phone_passwords(config: Config) -> dict[str, str]:
-    """Digest secrets by extension: agents' phones and supervisors' phones register."""
-    passwords = {u.extension: u.password for u in config.users
-                 if u.extension and u.password}
-    passwords.update({a.extension: a.password for a in config.agents})
-    return passwords
 
 
 def media_mode(choice: str) -> MediaMode:
@@ -153,7 +146,7 @@ async def main(ctx: ServiceContext) -> None:
     async with center.open_store() as store:
         bindings = BindingStore(store.pool)
         digest = DigestServer(realm=config.sip.domain, secret=center.secret("sip-secret"),
-                              algorithms=DIGEST_ALGORITHMS)
+                              algorithms=config.sip.digest_algorithms)
         registrar = Registrar(digest=digest,
                               passwords=phone_passwords(config),
                               keepalive_s=float(args.get("keepalive_s", 30.0)))
@@ -180,6 +173,7 @@ async def main(ctx: ServiceContext) -> None:
         listen = config.sip.listen
         bound = await switch.listen(listen.host, listen.port, config.sip.transports,
                                     tls=_tls(config))
+        switch.start_trunks()  # REGISTER at the providers of trunks with register = true
         node.start()
         node.keep_registered(HostInfo(
             host_id=plan.id, endpoint=node.endpoint, kinds=tuple(plan.kinds),
@@ -211,13 +205,17 @@ async def main(ctx: ServiceContext) -> None:
         try:
             await node.serve(ctx.stopping, ctx.stats, lambda: {
                 "sip": dict(stack.counters), "bindings": len(registrar),
-                "transactions": len(stack.layer), "ivr": dict(ivr_port.counters)})
+                "transactions": len(stack.layer), "ivr": dict(ivr_port.counters),
+                "trunks": stack.trunks.stats(loop.time())})
             await store.writer.flush()
         finally:
             for task in (reconciler, watcher):
                 if task is not None:
                     task.cancel()
             ivr_port.close()
+            if len(stack.trunks) and not await switch.unregister_trunks(2.0):
+                ctx.log.warning("sip.trunks_not_unregistered",
+                                trunks=stack.trunks.stats(loop.time()))
             await switch.close()
             node.close()
             zctx.destroy(linger=0)

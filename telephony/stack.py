@@ -10,7 +10,10 @@ Around ``sip.transaction_layer`` it does what belongs to the listener rather tha
   dropped here; a retransmitted 2xx gets the cached ACK again (§13.2.2.4);
 * sends from call actors: requests through client transactions (ACK stateless), responses
   through server transactions, a 2xx to INVITE retransmitted until its ACK (§13.3.1.4);
-* the registrar's expiry and OPTIONS keepalives.
+* the registrar's expiry and OPTIONS keepalives;
+* our registrations at providers (``[[trunk]]`` with ``register = true``,
+  :mod:`telephony.trunks`), and the credentials of INVITEs a trunk challenged, which the
+  ACK of their 2xx repeats (§13.2.2.4).
 
 Each entry point returns the :data:`Action` list for the service to perform.
 """
@@ -70,8 +73,11 @@ from telephony.messages import (
     SipRequestIn,
     SipResponseIn,
 )
-from telephony.registrar import Binding, BindingsChanged, Registrar
+from telephony.registrar import Binding, BindingsChanged, Registrar, phone_passwords
 from telephony.routing import agent_by_extension, route_call, trunk_for_source
+from telephony.trunk_registration import Output as TrunkOutput
+from telephony.trunk_registration import SendRegister
+from telephony.trunks import InviteCredentials, TrunkRegistrations
 from telephony.wire import Wire
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, REFER, NOTIFY, INFO, UPDATE"
@@ -150,7 +156,12 @@ class SipStack:
         self._ack_expiry: deque[tuple[float, tuple[str, int, str]]] = deque()
         self._pings: dict[str, Binding] = {}  # OPTIONS keepalive client tx -> binding
         self.counters: dict[str, int] = {}
-        self._passwords = {a.extension: a.password for a in config.agents}
+        self._passwords = phone_passwords(config)
+        self.trunks = TrunkRegistrations.for_config(
+            config, host=self.host, port=self.port, call_id=lambda: new_call_id(self.host),
+            tag=new_tag)
+        # an INVITE may ring for minutes (Timer C > 3 min, §16.6) before the 2xx to ACK
+        self.credentials = InviteCredentials(64 * self.timers.t1 + 200.0)
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -325,9 +336,6 @@ class SipStack:
             self.log.info("sip.no_route", dialled=decision.dialled, source=origin)
             return self._answer(key, request, 404, now)
         call_id = self.call_ids()
-        if target.startswith("ivr:"):
-            self.log.warning("telephony.ivr_unavailable", call_id=call_id, route=target,
-                             detail="no IVR interpreter is wired in yet: the caller gets 480")
         self._invites[key] = (call_id, "a")
         self._count("calls")
         return [Deliver(f"call/{call_id}", InviteReceived(
@@ -342,6 +350,8 @@ class SipStack:
     # ---------------------------------------------------------------- responses
 
     def _response(self, key: str, response: Response, now: float) -> list[Action]:
+        if self.trunks.owns(key):
+            return self._trunk(self.trunks.receive(key, response, now), now)
         binding = self._pings.pop(key, None)
         if binding is not None:
             return []  # any answer proves the contact is alive
@@ -383,6 +393,9 @@ class SipStack:
         if binding is not None:
             self.log.info("sip.contact_unreachable", aor=binding.aor, contact=binding.contact)
             return [Persist(c) for c in self.registrar.remove(binding.aor, binding.contact)]
+        if self.trunks.owns(key):
+            reason = "timeout" if isinstance(event, TransactionTimeout) else "transport error"
+            return self._trunk(self.trunks.failed(key, now, reason), now)
         branch, _, method = key.rpartition("|")
         owner = parse_branch(branch)
         if owner is None or "|" in branch:  # a server transaction (timer H): nothing to tell
@@ -423,6 +436,7 @@ class SipStack:
         target = Target(transport=target.transport, host=self.resolve(target.host),
                         port=target.port)
         if request.method == "ACK":
+            request = self.credentials.apply(request)
             data = serialize(request)
             cache_key = (request.call_id, request.cseq.seq, request.to.tag or "")
             self._acks[cache_key] = (data, target)
@@ -433,6 +447,8 @@ class SipStack:
         except TransactionError as exc:
             self.log.warning("sip.request_dropped", call_id=msg.call_id, reason=str(exc))
             return []
+        if request.method == "INVITE":
+            self.credentials.keep(request, now)
         return self._outputs(outputs, now)
 
     def _send_response(self, msg: SendResponse, now: float) -> list[Action]:
@@ -449,7 +465,8 @@ class SipStack:
     # ---------------------------------------------------------------- timers
 
     def next_timer(self) -> float | None:
-        times = [t for t in (self.layer.next_timer(), self.registrar.next_timer()) if t]
+        times = [t for t in (self.layer.next_timer(), self.registrar.next_timer(),
+                             self.trunks.next_timer(), self.credentials.next_timer()) if t]
         times.extend(u.timer.next_timer() for u in self._unacked.values())
         if self._ack_expiry:
             times.append(self._ack_expiry[0][0])
@@ -460,6 +477,8 @@ class SipStack:
         while self._ack_expiry and self._ack_expiry[0][0] <= now:
             _at, ack_key = self._ack_expiry.popleft()
             self._acks.pop(ack_key, None)
+        self.credentials.expire(now)
+        actions.extend(self._trunk(self.trunks.handle_timer(now), now))
         for key, unacked in list(self._unacked.items()):
             verdict = unacked.timer.handle_timer(now, self.timers.t2)
             if verdict == "retransmit" and not unacked.reliable:
@@ -490,6 +509,34 @@ class SipStack:
         self._pings[key] = binding
         return self._outputs(outputs, now)
 
+    # ---------------------------------------------------------------- trunk registrations
+
+    def start_trunks(self, now: float) -> list[Action]:
+        """Register every ``[[trunk]]`` with ``register = true`` (see telephony.trunks)."""
+        return self._trunk(self.trunks.start(now), now)
+
+    def stop_trunks(self, now: float) -> list[Action]:
+        """Un-register them (``Expires: 0``); ``self.trunks.done`` once answered."""
+        return self._trunk(self.trunks.stop(now), now)
+
+    def _trunk(self, outputs: list[TrunkOutput], now: float) -> list[Action]:
+        actions: list[Action] = []
+        for out in outputs:
+            if isinstance(out, SendRegister):
+                target = Target(transport=out.target.transport,
+                                host=self.resolve(out.target.host), port=out.target.port)
+                try:
+                    _key, sent = self.layer.send_request(out.request, target, now)
+                except TransactionError as exc:
+                    actions.extend(self._trunk(self.trunks.failed(out.key, now, str(exc)), now))
+                    continue
+                actions.extend(self._outputs(sent, now))
+                continue
+            log = self.log.warning if out.after == "failing" else self.log.info
+            log("sip.trunk_registration", trunk=out.trunk, state=out.after, was=out.before,
+                status=out.status, reason=out.reason, expires=out.expires or None,
+                retry_in_s=out.retry_in)
+        return actions
 
 
 def _symmetric(request: Request, source: Target) -> Request:

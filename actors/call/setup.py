@@ -28,6 +28,7 @@ from actors.call.legs import (
     with_dialog,
 )
 from actors.call.messages import CallAnswered, CallCreated, CallRinging, Leg, NoAnswer
+from actors.call.trunk_auth import answer_challenge
 from actors.call.turn import Turn
 from sip.builders import reason_phrase
 from sip.dialog import Dialog
@@ -188,7 +189,7 @@ def on_invite_response(t: Turn, leg: Leg, resp: Response) -> None:
                 and leg.dialog.remote_tag == resp.to.tag:
             return  # a retransmission: its ACK is cached in the port, or held on purpose
         _answered(t, leg, resp)
-    else:
+    elif not answer_challenge(t, leg, resp):  # a trunk's 401/407: resent with credentials
         _failed(t, leg, resp.status)
 
 

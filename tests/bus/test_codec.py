@@ -92,8 +92,18 @@ def test_literal_outside_allowed_values() -> None:
 
 
 def test_wrong_field_count() -> None:
-    with pytest.raises(FieldError, match="array of 8 fields"):
+    with pytest.raises(FieldError, match="array of 2 to 8 fields"):
         CODEC.decode(msgpack.packb(["test.sample", 2, [1]]))
+    with pytest.raises(FieldError, match="array of 2 to 8 fields"):
+        CODEC.decode(msgpack.packb(["test.sample", 2, [1, "x", b"", False, [], None, None,
+                                                        "listen", "extra"]]))
+
+
+def test_a_record_written_before_trailing_fields_were_added_decodes_with_defaults() -> None:
+    # a snapshot or a peer from before ``inner`` and ``mode`` existed
+    old = CODEC.decode(msgpack.packb(["test.sample", 2, [1, "x", b"", True, ["a"], None]]))
+    assert old == Sample(n=1, text="x", flag=True, tags=("a",))
+    assert old.inner is None and old.mode == "listen"
 
 
 @given(st.binary(max_size=200))

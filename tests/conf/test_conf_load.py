@@ -312,7 +312,7 @@ def test_a_supervisor_phone_and_the_anchored_media_default(tmp_path: Path) -> No
     sophie = next(u for u in config.users if u.login == "sophie")
     assert (sophie.extension, sophie.phone) == ("1901", "sip:1901@127.0.0.1")
     assert config.media.mode == "anchored"
-    from telephony.service import phone_passwords
+    from telephony.registrar import phone_passwords
 
     assert phone_passwords(config)["1901"] == "supervise-me"
     file, message = _error(tmp_path, """
