@@ -12,17 +12,32 @@ and the message is delivered once more; a message that crashes it twice goes to 
 log with its traceback and the sender gets ``actor.crashed``. More than ``intensity`` restarts
 within ``period_s`` stops the actor: its mail is dead-lettered and it is reactivated from its
 snapshot by the next message. Other actors never notice.
+
+With a :class:`actors.durable_timers.TimerSnapshotStore`, pending timers are saved with the
+snapshot (a timer that fired counts as pending until its message has been decided on), so a
+restarted host re-arms them: see :mod:`actors.durable_timers`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from actors.behaviour import Behaviour, kind_of
+from actors.cell import (
+    Cell,
+    DeadLetterSink,
+    Item,
+    JournalSink,
+    Outbound,
+    Publisher,
+    SnapshotStore,
+)
+from actors.durable_timers import PendingTimer, Restored, TimerSnapshotStore, recover_timers
 from actors.effects import (
     CancelTimer,
     Effect,
@@ -42,62 +57,14 @@ from bus.message import Message
 from bus.system import ErrorReply, Pong
 
 
-class Outbound(Protocol):
-    def send(self, host_id: str, env: Envelope) -> None: ...
-
-
-class JournalSink(Protocol):
-    def append(self, address: str, actor_seq: int, event: Message) -> Awaitable[Any]: ...
-
-
-class SnapshotStore(Protocol):
-    async def load(self, address: str) -> tuple[Message | None, int] | None: ...
-    def save(self, address: str, state: Message, actor_seq: int) -> None: ...
-    def delete(self, address: str, actor_seq: int) -> None: ...
-
-
-class Publisher(Protocol):
-    def publish(self, topic: str, msg: Message) -> None: ...
-
-
-DeadLetterSink = Callable[[dict[str, Any]], None]
-Item = tuple[Message, str, int, int]  # msg, reply_to, corr, envelope kind
-
-
 def _expire(fut: asyncio.Future[Message]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError())
 
 
-class Cell:
-    __slots__ = (
-        "address",
-        "behaviour",
-        "dirty",
-        "loading",
-        "mailbox",
-        "outbox",
-        "queued",
-        "restarts",
-        "retrying",
-        "seq",
-        "state",
-    )
-
-    def __init__(self, address: str, behaviour: Behaviour[Any]) -> None:
-        self.address = address
-        self.behaviour = behaviour
-        self.state: Message | None = None
-        self.mailbox: deque[Item] = deque()
-        self.queued = False
-        self.loading = False
-        self.restarts: deque[float] = deque()
-        self.retrying: Item | None = None
-        self.seq = 0  # journal sequence of this actor (idempotent re-sends)
-        self.dirty = False
-        # (journal acks, envelopes held until they commit), in order
-        self.outbox: deque[tuple[list[Awaitable[Any]], list[Envelope]]] = deque()
-
+#: how many stopped actors a host remembers, so that a late message starts them empty
+#: rather than from a snapshot whose deletion is not written yet
+STOPPED_REMEMBERED = 50_000
 
 class Host:
     def __init__(
@@ -115,6 +82,8 @@ class Host:
         intensity: int = 3,
         period_s: float = 5.0,
         batch: int = 64,
+        wall_clock: Callable[[], float] = time.time,
+        recovery_batch: int = 256,
     ) -> None:
         self.host_id = host_id
         self.address = f"host/{host_id}"
@@ -124,6 +93,10 @@ class Host:
         self.outbound = outbound
         self.journal = journal
         self.snapshots = snapshots
+        #: the store again when it keeps timers with snapshots (else timers live in memory)
+        self.durable = snapshots if isinstance(snapshots, TimerSnapshotStore) else None
+        self.wall_clock = wall_clock
+        self.recovery_batch = recovery_batch
         self.publisher = publisher
         self.dead_letters = dead_letters or (lambda record: None)
         self.intensity = intensity
@@ -134,6 +107,8 @@ class Host:
         #: sockets, files and workers as messages, so behaviours stay pure (Erlang's ports).
         self.ports: dict[str, Callable[[Envelope], None]] = {}
         self.timers = TimerWheel()
+        #: actors stopped lately (address -> journal sequence): they restart empty
+        self._stopped: OrderedDict[str, int] = OrderedDict()
         self.processed = 0
         self.crashes = 0
         self._runq: deque[Cell] = deque()
@@ -143,6 +118,27 @@ class Host:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer_handle: asyncio.Handle | None = None
         self._timer_due = float("inf")
+        self._recovery: asyncio.Task[int] | None = None
+        # addresses activated while recovery runs: recovery must not revive them again
+        self._touched: set[str] | None = None
+        self.recovered_actors = 0
+
+    def start(self) -> None:
+        """Call once on the running loop: reactivate this host's actors that have timers
+        pending in their snapshots (in the background, page by page)."""
+        if self.durable is not None and self._recovery is None:
+            self._touched = set()
+            self._recovery = asyncio.get_running_loop().create_task(
+                recover_timers(self, self.durable, batch=self.recovery_batch))
+
+    @property
+    def recovery(self) -> asyncio.Task[int] | None:
+        """The timer recovery started by :meth:`start` (tests await it)."""
+        return self._recovery
+
+    def close(self) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
 
     # ----------------------------------------------------------------- delivery
 
@@ -254,29 +250,90 @@ class Host:
             return None
         cell = Cell(address, behaviour)
         self.cells[address] = cell
-        if self.snapshots is None:
-            cell.state = behaviour.initial(address)
+        if self._touched is not None:
+            self._touched.add(address)
+        stopped_at = self._stopped.pop(address, None)
+        if self.snapshots is None or stopped_at is not None:
+            cell.state = behaviour.initial(address)  # new, or stopped here: nothing to load
+            cell.seq = stopped_at or 0
         else:
             cell.loading = True
             asyncio.get_running_loop().create_task(self._load(cell))
         return cell
 
     async def _load(self, cell: Cell) -> None:
-        assert self.snapshots is not None
         try:
-            found = await self.snapshots.load(cell.address)
+            restored = await self._read_snapshot(cell.address)
         except Exception as exc:  # a store hiccup must not lose the mail: start fresh, say so
             self.dead_letters(
                 {"reason": "snapshot.load_failed", "to": cell.address, "text": repr(exc)}
             )
-            found = None
-        state, cell.seq = found if found is not None else (None, 0)
-        cell.state = state if state is not None else cell.behaviour.initial(cell.address)
+            restored = None
         cell.loading = False
+        self._revive(cell, restored)
+
+    async def _read_snapshot(self, address: str) -> Restored | None:
+        if self.durable is not None:
+            return await self.durable.restore(address)
+        assert self.snapshots is not None
+        found = await self.snapshots.load(address)
+        if found is None:
+            return None
+        return Restored(address=address, state=found[0], actor_seq=found[1])
+
+    def _revive(self, cell: Cell, restored: Restored | None) -> None:
+        """Give ``cell`` its persisted state and re-arm its timers; overdue ones are
+        delivered at once, in deadline order, ahead of mail that came in meanwhile (they
+        were due before it)."""
+        state = None
+        if restored is not None:
+            state, cell.seq = restored.state, restored.actor_seq
+        cell.state = state if state is not None else cell.behaviour.initial(cell.address)
+        if restored is not None and restored.timers:
+            now = self.clock()
+            offset = self.wall_clock() - now
+            overdue: list[Item] = []
+            ordered = sorted(restored.timers, key=lambda t: t.deadline)
+            # A key saved twice: the earlier one had fired (its message was waiting), the
+            # later one was armed again - both must arrive, so only the later one is armed.
+            armed = {t.key: t for t in ordered}
+            for t in ordered:
+                at = t.deadline - offset
+                if at <= now or armed[t.key] is not t:
+                    item: Item = (t.msg, cell.address, 0, TELL)
+                    overdue.append(item)
+                    cell.fired.append((t.key, at, item))
+                else:
+                    self.timers.start(cell.address, t.key, at, t.msg)
+            cell.mailbox.extendleft(reversed(overdue))
+            self._arm_timer()
         if cell.mailbox and not cell.queued:
             cell.queued = True
             self._runq.append(cell)
             self._schedule_drain()
+
+    def adopt(self, restored: Restored) -> bool:
+        """Activate a recovered actor with its timers, unless this host does not own it or
+        it came to life since its snapshot was read (a message reactivated it)."""
+        address = restored.address
+        if address in self.cells or (self._touched is not None and address in self._touched):
+            return False
+        try:
+            behaviour = self.behaviours.get(kind_of(address))
+            owner = self.placement.host_of(address)
+        except (NoRoute, ValueError):
+            return False
+        if behaviour is None or owner != self.host_id:
+            return False
+        cell = Cell(address, behaviour)
+        self.cells[address] = cell
+        self._revive(cell, restored)
+        return True
+
+    def recovered(self, count: int) -> None:
+        """Timer recovery is over (called by :func:`actors.durable_timers.recover_timers`)."""
+        self._touched = None
+        self.recovered_actors += count
 
     # ----------------------------------------------------------------- running
 
@@ -308,6 +365,8 @@ class Host:
                     trace = "".join(traceback.format_exception(exc))
                     self.dead_letters({"reason": "host.error", "to": cell.address,
                                        "tag": item[0].TAG, "traceback": trace})
+                if cell.fired:
+                    self._consumed(cell, item)
                 n += 1
             done += n
             if mailbox and self.cells.get(cell.address) is cell and not cell.loading:
@@ -318,6 +377,17 @@ class Host:
         if runq:
             self._schedule_drain()
         return done
+
+    def _consumed(self, cell: Cell, item: Item) -> None:
+        """A fired timer's message has been decided on: the next snapshot drops the timer."""
+        if cell.retrying is item:
+            return  # it crashed once and runs again: still pending
+        fired = cell.fired
+        for i, entry in enumerate(fired):
+            if entry[2] is item:
+                del fired[i]
+                cell.dirty = True
+                return
 
     def _process(self, cell: Cell, item: Item, now: float) -> None:
         msg, reply_to, corr, kind = item
@@ -354,8 +424,12 @@ class Host:
             elif t is StartTimer:
                 self.timers.start(cell.address, e.key, now + e.after_s, e.msg)  # type: ignore[union-attr]
                 self._arm_timer()
+                if self.durable is not None:
+                    cell.dirty = True
             elif t is CancelTimer:
                 self.timers.cancel(cell.address, e.key)  # type: ignore[union-attr]
+                if self.durable is not None:
+                    cell.dirty = True
             elif t is Journal:
                 if self.journal is not None:
                     cell.seq += 1
@@ -391,8 +465,15 @@ class Host:
     def _stop(self, cell: Cell) -> None:
         self.cells.pop(cell.address, None)
         self.timers.cancel_all(cell.address)
+        cell.fired.clear()
         if self.snapshots is not None:
             self.snapshots.delete(cell.address, cell.seq)
+            # The delete is written behind: a message arriving before it commits must not
+            # revive the actor from its last snapshot (a call that ended, ringing an agent).
+            self._stopped[cell.address] = cell.seq
+            self._stopped.move_to_end(cell.address)
+            if len(self._stopped) > STOPPED_REMEMBERED:
+                self._stopped.popitem(last=False)
         cell.dirty = False
 
     def _crashed(self, cell: Cell, item: Item, exc: Exception, now: float) -> None:
@@ -469,9 +550,21 @@ class Host:
     def fire_timers(self, now: float) -> int:
         """Deliver every timer due at ``now`` (tests with a fake clock call this directly)."""
         fired = 0
-        for address, msg in self.timers.pop_due(now):
-            self.deliver(Envelope(TELL, address, msg, address, 0))
+        durable = self.durable is not None
+        for address, key, deadline, msg in self.timers.pop_due_timers(now):
             fired += 1
+            cell = self.cells.get(address)
+            if cell is None:
+                self.deliver(Envelope(TELL, address, msg, address, 0))
+                continue
+            item: Item = (msg, address, 0, TELL)
+            if durable:
+                cell.fired.append((key, deadline, item))
+            cell.mailbox.append(item)
+            if not cell.queued and not cell.loading:
+                cell.queued = True
+                self._runq.append(cell)
+                self._schedule_drain()
         return fired
 
     # ----------------------------------------------------------------- persistence & stats
@@ -480,13 +573,26 @@ class Host:
         """Save every changed state; the service calls this every few tens of ms."""
         if self.snapshots is None:
             return 0
+        durable = self.durable
+        offset = self.wall_clock() - self.clock()
         n = 0
         for cell in self.cells.values():
             if cell.dirty and cell.state is not None:
-                self.snapshots.save(cell.address, cell.state, cell.seq)
+                if durable is None:
+                    self.snapshots.save(cell.address, cell.state, cell.seq)
+                else:
+                    timers = self.pending_timers(cell, offset)
+                    durable.save_with_timers(cell.address, cell.state, cell.seq, timers)
                 cell.dirty = False
                 n += 1
         return n
+
+    def pending_timers(self, cell: Cell, offset: float) -> list[PendingTimer]:
+        """What ``cell``'s snapshot must carry: its armed timers and those fired but not yet
+        decided on, with deadlines moved to the wall clock by ``offset``."""
+        pending = self.timers.of(cell.address)
+        pending.extend((key, at, item[0]) for key, at, item in cell.fired)
+        return [PendingTimer(key=key, deadline=at + offset, msg=msg) for key, at, msg in pending]
 
     def stats(self) -> dict[str, Any]:
         by_kind: dict[str, int] = {}
@@ -501,4 +607,5 @@ class Host:
             "processed": self.processed,
             "crashes": self.crashes,
             "timers": len(self.timers),
+            "timers_recovered": self.recovered_actors,
         }

@@ -12,7 +12,8 @@ from typing import Any
 import zmq
 
 from actors.behaviour import Behaviour
-from actors.host import DeadLetterSink, Host, JournalSink, SnapshotStore
+from actors.cell import DeadLetterSink, JournalSink, SnapshotStore
+from actors.host import Host
 from actors.placement import Placement
 from bus.codec import Codec
 from bus.envelope import ASK, ERROR, BadEnvelope, Envelope
@@ -69,7 +70,10 @@ class Node:
         return self.mesh.endpoint
 
     def start(self) -> None:
+        """Serve the mesh, and re-arm the timers this host's actors had pending when their
+        process stopped (with a store that keeps timers: :mod:`actors.durable_timers`)."""
         self.mesh.start(asyncio.get_running_loop())
+        self.host.start()
 
     def _incoming(self, env: Envelope) -> None:
         self.host.deliver(env)
@@ -123,6 +127,7 @@ class Node:
     def close(self) -> None:
         if self._register_task is not None:
             self._register_task.cancel()
+        self.host.close()
         self.mesh.close()
         if self.publisher is not None:
             self.publisher.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,10 @@ class Snapshot:
     actor_seq: int
     state: bytes
     ts: float
+    #: the actor's pending timers, opaque to the store (``None``: no timer pending)
+    timers: bytes | None = None
+    #: the earliest timer deadline, epoch seconds (``None`` exactly when ``timers`` is)
+    wake_at: float | None = None
 
 
 def encode_payload(event: JournalEvent) -> str:
@@ -96,6 +100,15 @@ def _check_utf8(text: str, what: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:  # lone surrogates
         raise ValueError(f"{what} is not valid Unicode: {exc.reason} at {exc.start}") from None
+
+
+def check_timers(actor: str, timers: bytes | None, wake_at: float | None) -> None:
+    """A snapshot has timers and their earliest deadline, or neither (the table checks too)."""
+    if (timers is None) != (wake_at is None):
+        raise ValueError(f"snapshot of {actor}: timers and wake_at go together; got "
+                         f"{'no ' if timers is None else ''}timers, wake_at={wake_at!r}")
+    if wake_at is not None and wake_at != wake_at:
+        raise ValueError(f"snapshot of {actor}: wake_at is NaN")
 
 
 def validate_event(event: JournalEvent) -> None:
@@ -136,16 +149,36 @@ INSERT_ONE = (
 # An older snapshot never overwrites a newer one (re-sends, out-of-order retries); one at the
 # same actor_seq does: state may change without a journaled event (timers, counters).
 UPSERT_SNAPSHOT = (
-    "INSERT INTO snapshot AS s (actor, actor_seq, ts, state)"
-    " VALUES (%s, %s, to_timestamp(%s), %s)"
+    "INSERT INTO snapshot AS s (actor, actor_seq, ts, state, timers, wake_at)"
+    " VALUES (%s, %s, to_timestamp(%s), %s, %s, %s)"
     " ON CONFLICT (actor) DO UPDATE SET actor_seq = EXCLUDED.actor_seq,"
-    " ts = EXCLUDED.ts, state = EXCLUDED.state"
+    " ts = EXCLUDED.ts, state = EXCLUDED.state, timers = EXCLUDED.timers,"
+    " wake_at = EXCLUDED.wake_at"
     " WHERE s.actor_seq <= EXCLUDED.actor_seq"
     " RETURNING actor"
+)
+_SNAPSHOT_COLUMNS = (
+    "s.actor, s.actor_seq, s.state, extract(epoch FROM s.ts)::float8, s.timers, s.wake_at"
+)
+# Keyset paging in (wake_at, actor) order over the partial index snapshot_wake_idx; the
+# journal's last actor_seq comes along so a revived actor never reuses a sequence number.
+_WAKING = (
+    "SELECT " + _SNAPSHOT_COLUMNS + ","
+    " (SELECT max(j.actor_seq) FROM journal j WHERE j.actor = s.actor)"
+    " FROM snapshot s"
+    " WHERE s.wake_at IS NOT NULL AND (s.wake_at, s.actor) > (%s, %s)"
+    " AND split_part(s.actor, '/', 1) = ANY(%s)"
+    " ORDER BY s.wake_at, s.actor LIMIT %s"
 )
 _SELECT = (
     "SELECT seq, extract(epoch FROM ts)::float8, actor, actor_seq, kind, payload FROM journal"
 )
+
+
+def _snapshot(row: Sequence[Any]) -> Snapshot:
+    actor, actor_seq, state, ts, timers, wake_at = row
+    return Snapshot(actor=actor, actor_seq=actor_seq, state=bytes(state), ts=ts,
+                    timers=None if timers is None else bytes(timers), wake_at=wake_at)
 
 
 def _record(row: tuple[Any, ...]) -> JournalRecord:
@@ -197,18 +230,29 @@ class JournalReader:
     def load_snapshot(self, actor: str) -> Snapshot | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT actor, actor_seq, state, extract(epoch FROM ts)::float8"
-                " FROM snapshot WHERE actor = %s", (actor,),
+                "SELECT " + _SNAPSHOT_COLUMNS + " FROM snapshot s WHERE s.actor = %s", (actor,),
             ).fetchone()
-        if row is None:
-            return None
-        return Snapshot(actor=row[0], actor_seq=row[1], state=bytes(row[2]), ts=row[3])
+        return None if row is None else _snapshot(row)
 
-    def save_snapshot(self, actor: str, actor_seq: int, state: bytes, ts: float) -> bool:
+    def save_snapshot(self, actor: str, actor_seq: int, state: bytes, ts: float, *,
+                      timers: bytes | None = None, wake_at: float | None = None) -> bool:
         """Store the snapshot unless a newer one exists; ``True`` if it was stored."""
+        check_timers(actor, timers, wake_at)
         with self._pool.connection() as conn:
-            row = conn.execute(UPSERT_SNAPSHOT, (actor, actor_seq, ts, state)).fetchone()
+            row = conn.execute(UPSERT_SNAPSHOT,
+                               (actor, actor_seq, ts, state, timers, wake_at)).fetchone()
         return row is not None
+
+    def snapshots_waking(
+        self, kinds: Sequence[str], after: tuple[float, str] | None = None, limit: int = 256
+    ) -> list[tuple[Snapshot, int | None]]:
+        """Up to ``limit`` snapshots of actors of ``kinds`` with timers pending, in
+        ``(wake_at, actor)`` order after the cursor ``after``, each with the actor's last
+        journalled ``actor_seq`` (crash recovery re-arms their timers)."""
+        wake_at, actor = after if after is not None else (float("-inf"), "")
+        with self._pool.connection() as conn:
+            rows = conn.execute(_WAKING, (wake_at, actor, list(kinds), limit)).fetchall()
+        return [(_snapshot(row[:6]), None if row[6] is None else int(row[6])) for row in rows]
 
     def recovery(self, actor: str) -> tuple[Snapshot | None, list[JournalRecord]]:
         """What an actor needs to rebuild its state: its snapshot and the events after it."""

@@ -34,6 +34,7 @@ from store.journal import (
     JournalEvent,
     JournalFullError,
     JournalWriteError,
+    check_timers,
     encode_payload,
     validate_event,
 )
@@ -56,6 +57,8 @@ class _SnapshotRow:
     actor_seq: int
     ts: float
     state: bytes
+    timers: bytes | None = None
+    wake_at: float | None = None
 
 
 _Item = tuple[_Row | _SnapshotRow, "asyncio.Future[bool]"]
@@ -131,17 +134,22 @@ class JournalWriter:
         return self._enqueue(row)
 
     async def save_snapshot(
-        self, actor: str, actor_seq: int, state: bytes, ts: float
+        self, actor: str, actor_seq: int, state: bytes, ts: float, *,
+        timers: bytes | None = None, wake_at: float | None = None,
     ) -> asyncio.Future[bool]:
-        """Queue a snapshot; committed in order with the events queued before it.
+        """Queue a snapshot (with the actor's pending ``timers`` and their earliest deadline
+        ``wake_at``, or neither); committed in order with the events queued before it.
         Resolves to ``False`` if a snapshot with a higher actor_seq exists."""
         if not actor or actor_seq < 0:
             raise ValueError(f"snapshot needs an actor and actor_seq >= 0; got "
                              f"{actor!r}#{actor_seq}")
+        check_timers(actor, timers, wake_at)
         while len(self._items) >= self._max_pending and not self._closing:
             self._has_room.clear()
             await self._has_room.wait()
-        return self._enqueue(_SnapshotRow(actor, actor_seq, ts, bytes(state)))
+        row = _SnapshotRow(actor, actor_seq, ts, bytes(state),
+                           None if timers is None else bytes(timers), wake_at)
+        return self._enqueue(row)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed (or failed), without lingering."""
@@ -259,8 +267,7 @@ class JournalWriter:
                     inserted.discard(key)
             for i, (item, _) in enumerate(batch):
                 if isinstance(item, _SnapshotRow):
-                    await cur.execute(UPSERT_SNAPSHOT,
-                                      (item.actor, item.actor_seq, item.ts, item.state))
+                    await cur.execute(UPSERT_SNAPSHOT, _snapshot_params(item))
                     results[i] = await cur.fetchone() is not None
         return results
 
@@ -296,9 +303,12 @@ class JournalWriter:
                 await cur.execute(INSERT_ONE, (item.ts, item.actor, item.actor_seq,
                                                item.kind, item.payload))
             else:
-                await cur.execute(UPSERT_SNAPSHOT,
-                                  (item.actor, item.actor_seq, item.ts, item.state))
+                await cur.execute(UPSERT_SNAPSHOT, _snapshot_params(item))
             return await cur.fetchone() is not None
+
+
+def _snapshot_params(item: _SnapshotRow) -> tuple[object, ...]:
+    return (item.actor, item.actor_seq, item.ts, item.state, item.timers, item.wake_at)
 
 
 def _describe(item: _Row | _SnapshotRow) -> str:

@@ -27,6 +27,7 @@ import asyncio
 import os
 import ssl
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import zmq
@@ -35,6 +36,7 @@ from actors.call.behaviour import CallBehaviour
 from actors.call.legs import LocalSip
 from actors.call.messages import MediaMode
 from actors.call.turn import CallSettings
+from actors.durable_timers import PendingTimer, Restored
 from actors.node import Node
 from actors.persistence import StoreJournal, StoreSnapshots
 from actors.probe import Probe
@@ -89,6 +91,23 @@ class CallSnapshots:
 
     def delete(self, address: str, actor_seq: int) -> None:
         self.inner.delete(address, actor_seq)
+
+    # durable timers (actors.durable_timers): a call's ring, IVR and voicemail timers
+    # survive a restart of this process
+
+    async def restore(self, address: str) -> Restored | None:
+        if address in self._fresh:
+            self._fresh.discard(address)
+            return None
+        return await self.inner.restore(address)
+
+    def save_with_timers(self, address: str, state: Message, actor_seq: int,
+                         timers: Sequence[PendingTimer]) -> None:
+        self.inner.save_with_timers(address, state, actor_seq, timers)
+
+    async def waking(self, kinds: Sequence[str], after: tuple[float, str] | None,
+                     limit: int) -> list[Restored]:
+        return await self.inner.waking(kinds, after, limit)
 
 
 def telephony_codec() -> Codec:

@@ -1,0 +1,72 @@
+"""One entity actor as its host keeps it, and what a host is plugged into.
+
+A :class:`Cell` is an address, a behaviour, one immutable state record, a mailbox and the
+bookkeeping of restarts, journal acks and snapshots. The protocols name the host's pluggable
+sinks: the transport to other hosts, the journal, the snapshot store and the publisher.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from actors.behaviour import Behaviour
+from bus.envelope import Envelope
+from bus.message import Message
+
+
+class Outbound(Protocol):
+    def send(self, host_id: str, env: Envelope) -> None: ...
+
+
+class JournalSink(Protocol):
+    def append(self, address: str, actor_seq: int, event: Message) -> Awaitable[Any]: ...
+
+
+class SnapshotStore(Protocol):
+    async def load(self, address: str) -> tuple[Message | None, int] | None: ...
+    def save(self, address: str, state: Message, actor_seq: int) -> None: ...
+    def delete(self, address: str, actor_seq: int) -> None: ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, msg: Message) -> None: ...
+
+
+DeadLetterSink = Callable[[dict[str, Any]], None]
+Item = tuple[Message, str, int, int]  # msg, reply_to, corr, envelope kind
+
+
+class Cell:
+    __slots__ = (
+        "address",
+        "behaviour",
+        "dirty",
+        "fired",
+        "loading",
+        "mailbox",
+        "outbox",
+        "queued",
+        "restarts",
+        "retrying",
+        "seq",
+        "state",
+    )
+
+    def __init__(self, address: str, behaviour: Behaviour[Any]) -> None:
+        self.address = address
+        self.behaviour = behaviour
+        self.state: Message | None = None
+        self.mailbox: deque[Item] = deque()
+        self.queued = False
+        self.loading = False
+        self.restarts: deque[float] = deque()
+        self.retrying: Item | None = None
+        self.seq = 0  # journal sequence of this actor (idempotent re-sends)
+        self.dirty = False
+        # (journal acks, envelopes held until they commit), in order
+        self.outbox: deque[tuple[list[Awaitable[Any]], list[Envelope]]] = deque()
+        # timers that fired and whose message waits in the mailbox: (key, deadline, item);
+        # still pending for the snapshot, so a crash before the decision does not lose them
+        self.fired: deque[tuple[str, float, Item]] = deque()
