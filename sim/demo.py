@@ -23,6 +23,8 @@ from typing import Any
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 #: numbers the demo callers dial, and how fast (calls per second each)
 DEMO_CALLS = (("2000", 0.1), ("2001", 0.08))  # ~5 erlangs on 5 agents: busy, not swamped
+#: the public number: callers walk the IVR (RFC 4733 "1" for sales), calls per second
+DEMO_IVR_CALLS = ("+33140000000", 0.03)
 MAX_CALLS = 5000  # per caller: the demo stops placing calls after this many
 MAX_CONCURRENT = 8
 REREGISTER_S = 240.0
@@ -84,8 +86,19 @@ class DemoFeeder:
             self._spawn(f"caller-{number}", "demo_caller.xml", _free_port(), [
                 "-i", trunk_ip, "-s", number, "-r", str(rate), "-l", str(MAX_CONCURRENT),
                 "-m", str(MAX_CALLS), self.sip_target])
-        self.say(f"demo: callers dialling {', '.join(n for n, _ in DEMO_CALLS)} "
-                 f"via {self.sip_target}")
+        number, rate = DEMO_IVR_CALLS
+        if any(r.match == number and r.target.kind == "ivr" for r in self.config.routes):
+            media = ["-mi", trunk_ip, "-mp", str(_free_port())]
+            self._spawn("first-ivr", "demo_ivr_caller.xml", _free_port(), [
+                "-i", trunk_ip, "-s", number, "-m", "1", *media, self.sip_target])
+            self._spawn("caller-ivr", "demo_ivr_caller.xml", _free_port(), [
+                "-i", trunk_ip, "-s", number, "-r", str(rate), "-rp", "1000", "-l",
+                str(MAX_CONCURRENT), "-m", str(MAX_CALLS), "-mi", trunk_ip, "-mp",
+                str(_free_port()), self.sip_target])
+            dialled = [*(n for n, _ in DEMO_CALLS), f"{number} (IVR)"]
+        else:
+            dialled = [n for n, _ in DEMO_CALLS]
+        self.say(f"demo: callers dialling {', '.join(dialled)} via {self.sip_target}")
         threading.Thread(target=self._keep_registered, name="demo-register", daemon=True).start()
 
     def stop(self) -> None:
