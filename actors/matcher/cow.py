@@ -2,15 +2,18 @@
 
 ``decide`` must not mutate the state it was given, yet copying a 1,000-agent dict on every
 message costs more than the decision itself. Splitting each map into 64 shards by a stable hash
-means a change copies the 64-entry outer map and one ~16-entry shard. The shards are plain
-``dict[str, dict[str, X]]``, so the codec persists them like any other record field.
+means a change copies the 64-entry outer map and the ~16-entry shards it touches. The shards are
+plain ``dict[str, dict[str, X]]``, so the codec persists them like any other record field.
+
+The matcher works on flat mirrors of these maps (see :mod:`actors.matcher.behaviour`) and notes
+what it changed; :func:`with_changes` folds those notes into a new sharded map once per decide.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 V = TypeVar("V")
 
@@ -46,49 +49,52 @@ def sharded(items: Mapping[str, V]) -> Sharded[V]:
     return out
 
 
-class CowMap(Generic[V]):
-    """A writable view of a sharded map that copies only what it changes, once per decide."""
+def flat(m: Mapping[str, Mapping[str, V]]) -> dict[str, V]:
+    """One plain dict of every entry (the matcher's working mirror of a sharded map)."""
+    out: dict[str, V] = {}
+    for inner in m.values():
+        out.update(inner)
+    return out
 
-    __slots__ = ("_mine", "_own_outer", "outer")
 
-    def __init__(self, outer: Sharded[V]) -> None:
-        self.outer = outer
-        self._own_outer = False
-        self._mine: set[str] = set()
-
-    def get(self, key: str) -> V | None:
-        inner = self.outer.get(shard_of(key))
-        return None if inner is None else inner.get(key)
-
-    def __contains__(self, key: str) -> bool:
-        return self.get(key) is not None
-
-    def _shard(self, s: str) -> dict[str, V]:
-        if not self._own_outer:
-            self.outer = self.outer.copy()
-            self._own_outer = True
-        if s in self._mine:
-            return self.outer[s]
-        inner = self.outer.get(s)
-        inner = {} if inner is None else inner.copy()
-        self.outer[s] = inner
-        self._mine.add(s)
-        return inner
-
-    def put(self, key: str, value: V) -> None:
-        self._shard(shard_of(key))[key] = value
-
-    def drop(self, key: str) -> None:
-        s = shard_of(key)
-        if key in self.outer.get(s, ()):
-            inner = self._shard(s)
-            del inner[key]
-            if not inner:
-                del self.outer[s]
-                self._mine.discard(s)
-
-    def values(self) -> Iterator[V]:
-        return values(self.outer)
-
-    def __len__(self) -> int:
-        return size(self.outer)
+def with_changes(m: Sharded[V], changes: Mapping[str, V | None]) -> Sharded[V]:
+    """``m`` with each ``key -> value`` of ``changes`` applied (``None`` deletes), sharing every
+    shard it does not touch; ``m`` itself is left as it was. No shard is ever left empty."""
+    if not changes:
+        return m
+    out = m.copy()
+    crc32, names = zlib.crc32, _NAMES
+    if len(changes) == 1:  # most messages change one agent and one call
+        for key, value in changes.items():
+            s = names[crc32(key.encode()) & (SHARDS - 1)]
+            was = out.get(s)
+            if value is not None:
+                one = {} if was is None else was.copy()
+                one[key] = value
+                out[s] = one
+            elif was is not None and key in was:
+                if len(was) == 1:
+                    del out[s]
+                else:
+                    one = was.copy()
+                    del one[key]
+                    out[s] = one
+        return out
+    mine: dict[str, dict[str, V]] = {}
+    for key, value in changes.items():
+        s = names[crc32(key.encode()) & (SHARDS - 1)]
+        got = mine.get(s)
+        if got is None:
+            was = out.get(s)
+            inner = {} if was is None else was.copy()
+            mine[s] = out[s] = inner
+        else:
+            inner = got
+        if value is None:
+            inner.pop(key, None)
+        else:
+            inner[key] = value
+    for s, inner in mine.items():
+        if not inner:
+            del out[s]
+    return out

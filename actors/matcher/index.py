@@ -4,9 +4,9 @@ Both indices are *derived* data: :func:`build` recreates them from a :class:`Mat
 the persisted state stays one plain record and a restarted matcher loses nothing.
 
 * :class:`ReadyIndex` - ready, unreserved agents bucketed by ``(skill, level)`` (plus one
-  ``ANY`` bucket holding everyone). Each bucket keeps a sorted list per *order* a strategy
-  needs (idle time, calls handled, talk time, login). A requirement ``fr>=5`` is the union of
-  buckets ``(fr, 5..10)``: at most six sorted lists whose heads are compared.
+  ``ANY`` bucket holding everyone), each bucket sorted by idle time, with a count per level.
+  A requirement ``fr>=5`` is the union of buckets ``(fr, 5..10)``: its size is a sum of
+  counts, its longest idle agent a comparison of at most six heads.
 * :class:`WaitingIndex` - waiting calls grouped by their whole requirement (one group per
   queue configuration, however long the queue), each group sorted by
   ``(-priority, waiting_since, seq)``. An agent reads the head of each group it qualifies for.
@@ -17,40 +17,30 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator, Mapping
 from heapq import merge
-from typing import Literal
+from typing import Any, Literal
 
 from actors.matcher import cow
-from actors.matcher.messages import MAX_LEVEL, MatchAgent, MatchCall, MatcherState, Strategy
+from actors.matcher.messages import MAX_LEVEL, MatchAgent, MatchCall, MatcherState
 
-AgentOrder = Literal["idle", "calls", "talk", "login"]
 Bucket = tuple[str, int]
-AgentKey = tuple[float | int | str, ...]
+#: ``(idle_since, login)``: unique, and the index finds the agent back from it
+AgentKey = tuple[float, str]
+#: the orders kept sorted only once a large pool asked for them (see :class:`ReadyIndex`)
+OtherOrder = Literal["calls", "talk", "login"]
+#: a key in one of those orders; the login is always last (unique, and finds the agent back)
+OrderKey = tuple[float | int | str, ...]
 CallKey = tuple[int, float, int, str]
 Signature = tuple[tuple[str, int], ...]
 
 #: the bucket every ready agent is in, and that calls with no requirement wait in
 ANY: Bucket = ("", 0)
 
-ORDER_OF: Mapping[Strategy, AgentOrder] = {
-    "longest-idle": "idle",
-    "skills-weighted": "idle",
-    "ring-all": "idle",
-    "fewest-calls": "calls",
-    "least-talk-time": "talk",
-    "round-robin": "login",
-    "random": "idle",
+
+KEY_OF: Mapping[OtherOrder, Callable[[MatchAgent], OrderKey]] = {
+    "calls": lambda a: (a.calls_handled, a.idle_since, a.login),
+    "talk": lambda a: (a.talk_time_s, a.idle_since, a.login),
+    "login": lambda a: (a.login,),
 }
-
-
-def agent_key(order: AgentOrder, a: MatchAgent) -> AgentKey:
-    # The login is always last: keys are unique and the index can find the agent back.
-    if order == "idle":
-        return (a.idle_since, a.login)
-    if order == "calls":
-        return (a.calls_handled, a.idle_since, a.login)
-    if order == "talk":
-        return (a.talk_time_s, a.idle_since, a.login)
-    return (a.login,)
 
 
 def call_key(c: MatchCall) -> CallKey:
@@ -90,10 +80,26 @@ def render_requirements(skills: Mapping[str, int]) -> str:
 
 
 class ReadyIndex:
+    """Ready, unreserved agents, bucketed by ``(skill, level)``; each bucket sorted by idle time.
+
+    The idle order is always kept: it serves most strategies, for one insert per bucket when
+    an agent becomes ready. The other orders (calls handled, talk time, login) are found by a
+    scan of the chosen pool, short while agents are scarce - exactly when decisions are
+    frequent; only once a pool too large to scan asks for one (a big center, many agents idle)
+    is that order kept sorted too (:meth:`enable`), at the price of its upkeep from then on.
+    """
+
     def __init__(self) -> None:
         self.members: dict[str, MatchAgent] = {}
-        self.count: dict[Bucket, int] = {}
-        self.lists: dict[AgentOrder, dict[Bucket, list[AgentKey]]] = {"idle": {}}
+        #: skill -> how many members hold it at each level (index 0..MAX_LEVEL): the size of
+        #: any ``skill>=level`` pool is one slice sum, without visiting its buckets
+        self.levels: dict[str, list[int]] = {}
+        #: bucket -> its members' ``(idle_since, login)``, sorted
+        self.by_idle: dict[Bucket, list[AgentKey]] = {}
+        #: order -> bucket -> its members' keys in that order, sorted (orders enabled only)
+        self.sorted_by: dict[OtherOrder, dict[Bucket, list[OrderKey]]] = {}
+        # login -> every (sorted list, key) the member sits in: removal goes straight there
+        self._places: dict[str, list[tuple[list[Any], Any]]] = {}
         # The catch-all bucket costs upkeep on every change; kept only once a call without
         # requirements has asked for it.
         self.with_any = False
@@ -104,79 +110,138 @@ class ReadyIndex:
     def __len__(self) -> int:
         return len(self.members)
 
-    def _buckets(self, a: MatchAgent) -> list[Bucket]:
-        if self.with_any:
-            return [ANY, *a.skills.items()]
-        return list(a.skills.items())
-
     def add(self, a: MatchAgent) -> None:
-        if a.login in self.members:
-            self.remove(a.login)
-        self.members[a.login] = a
-        buckets = self._buckets(a)
-        count = self.count
-        for b in buckets:
-            count[b] = count.get(b, 0) + 1
-        for order, by_bucket in self.lists.items():
-            key = agent_key(order, a)
-            for b in buckets:
-                lst = by_bucket.get(b)
-                if lst is None:
-                    by_bucket[b] = [key]
+        login = a.login
+        if login in self.members:
+            self.remove(login)
+        self.members[login] = a
+        key = (a.idle_since, login)
+        by_idle, levels = self.by_idle, self.levels
+        places = self._places[login] = []
+        if self.with_any:
+            everyone = by_idle[ANY]
+            insort(everyone, key)
+            places.append((everyone, key))
+        for b in a.skills.items():
+            got = by_idle.get(b)
+            if got is None:
+                lst = by_idle[b] = [key]
+            else:
+                insort(got, key)
+                lst = got
+            places.append((lst, key))
+            skill, lvl = b
+            if 0 <= lvl <= MAX_LEVEL:  # (levels are validated 1-10 upstream)
+                per_level = levels.get(skill)
+                if per_level is None:
+                    per_level = levels[skill] = [0] * (MAX_LEVEL + 1)
+                per_level[lvl] += 1
+        for order, by_bucket in self.sorted_by.items():
+            okey = KEY_OF[order](a)
+            for b in self._buckets(a):
+                got_o = by_bucket.get(b)
+                if got_o is None:
+                    lst_o = by_bucket[b] = [okey]
                 else:
-                    insort(lst, key)
+                    insort(got_o, okey)
+                    lst_o = got_o
+                places.append((lst_o, okey))
+
+    def _buckets(self, a: MatchAgent) -> list[Bucket]:
+        return [ANY, *a.skills.items()] if self.with_any else list(a.skills.items())
 
     def remove(self, login: str) -> MatchAgent | None:
         a = self.members.pop(login, None)
         if a is None:
             return None
-        buckets = self._buckets(a)
-        count = self.count
-        for b in buckets:
-            count[b] -= 1
-        for order, by_bucket in self.lists.items():
-            key = agent_key(order, a)
-            for b in buckets:
-                lst = by_bucket[b]
-                del lst[bisect_left(lst, key)]
+        levels = self.levels
+        for skill, lvl in a.skills.items():
+            if 0 <= lvl <= MAX_LEVEL:
+                levels[skill][lvl] -= 1
+        for lst, key in self._places.pop(login):
+            del lst[bisect_left(lst, key)]
         return a
 
-    def enable(self, order: AgentOrder) -> dict[Bucket, list[AgentKey]]:
-        """The sorted lists for ``order``, built on first use (only orders in use cost upkeep)."""
-        by_bucket = self.lists.get(order)
+    def enable(self, order: OtherOrder) -> dict[Bucket, list[OrderKey]]:
+        """Keep ``order`` sorted from now on (built once from the members); its lists."""
+        by_bucket = self.sorted_by.get(order)
         if by_bucket is None:
-            by_bucket = {}
-            for a in self.members.values():
+            by_bucket = self.sorted_by[order] = {}
+            key_of, places = KEY_OF[order], self._places
+            for login, a in self.members.items():
+                key = key_of(a)
                 for b in self._buckets(a):
-                    by_bucket.setdefault(b, []).append(agent_key(order, a))
+                    lst = by_bucket.setdefault(b, [])
+                    lst.append(key)
+                    places[login].append((lst, key))
             for lst in by_bucket.values():
                 lst.sort()
-            self.lists[order] = by_bucket
         return by_bucket
 
     def _enable_any(self) -> None:
         self.with_any = True
-        self.count[ANY] = len(self.members)
-        for order, by_bucket in self.lists.items():
-            by_bucket[ANY] = sorted(agent_key(order, a) for a in self.members.values())
+        lst: list[AgentKey] = []
+        self.by_idle[ANY] = lst
+        places = self._places
+        for login, a in self.members.items():
+            key = (a.idle_since, login)
+            lst.append(key)
+            places[login].append((lst, key))
+        lst.sort()
+        for order, by_bucket in self.sorted_by.items():
+            key_of = KEY_OF[order]
+            everyone: list[OrderKey] = []
+            by_bucket[ANY] = everyone
+            for login, a in self.members.items():
+                okey = key_of(a)
+                everyone.append(okey)
+                places[login].append((everyone, okey))
+            everyone.sort()
+
+    def size(self, req: Bucket) -> int:
+        """How many members meet ``req`` (skill at ``level`` or more)."""
+        if req == ANY:
+            return len(self.members)
+        skill, level = req
+        per_level = self.levels.get(skill)
+        if per_level is None:
+            return 0
+        return sum(per_level[level:]) if level > 0 else sum(per_level)
 
     def buckets_for(self, req: Bucket) -> list[Bucket]:
         """Non-empty buckets holding agents that meet ``req`` (skill at ``level`` or more)."""
         if req == ANY:
             if not self.with_any:
                 self._enable_any()
-            return [ANY] if self.count.get(ANY) else []
+            return [ANY] if self.members else []
         skill, level = req
-        count = self.count
-        return [(skill, lvl) for lvl in range(level, MAX_LEVEL + 1) if count.get((skill, lvl))]
+        per_level = self.levels.get(skill)
+        if per_level is None:
+            return []
+        return [(skill, lvl) for lvl in range(max(level, 0), MAX_LEVEL + 1) if per_level[lvl]]
 
-    def candidates(self, order: AgentOrder, buckets: list[Bucket]) -> Iterator[AgentKey]:
-        """Keys of agents in ``buckets`` in ``order``, lazily merged."""
-        by_bucket = self.enable(order)
-        lists = [by_bucket[b] for b in buckets]
+    def head(self, buckets: list[Bucket]) -> AgentKey:
+        """The longest idle agent across (non-empty) ``buckets``: one comparison per bucket."""
+        by_idle = self.by_idle
+        if len(buckets) == 1:
+            return by_idle[buckets[0]][0]
+        return min([by_idle[b][0] for b in buckets])
+
+    def candidates(self, buckets: list[Bucket]) -> Iterator[AgentKey]:
+        """Keys of agents in ``buckets``, longest idle first."""
+        lists = [self.by_idle[b] for b in buckets]
         if len(lists) == 1:
             return iter(lists[0])
-        return merge(*lists)
+        if sum(map(len, lists)) <= 64:  # short: one sort beats a merge's per-item upkeep
+            return iter(sorted([key for lst in lists for key in lst]))
+        return merge(*lists)  # lazily: the caller usually stops after the first few
+
+    def agents_in(self, buckets: list[Bucket]) -> Iterator[MatchAgent]:
+        """The agents in ``buckets``, in no promised order (for scans)."""
+        members, by_idle = self.members, self.by_idle
+        for b in buckets:
+            for key in by_idle[b]:
+                yield members[key[1]]
 
 
 class WaitingIndex:
@@ -271,5 +336,3 @@ def build(state: MatcherState) -> tuple[ReadyIndex, WaitingIndex]:
         if not c.offered_to:
             waiting.add(c)
     return ready, waiting
-
-

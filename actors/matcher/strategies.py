@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from heapq import merge
 from itertools import islice
+from typing import NamedTuple
 
 from actors.matcher.index import (
     ANY,
     AgentKey,
-    AgentOrder,
     Bucket,
+    OrderKey,
+    OtherOrder,
     ReadyIndex,
     render_requirements,
     satisfies,
@@ -27,6 +28,10 @@ from actors.matcher.index import (
 from actors.matcher.messages import MatchCall
 
 _MASK = (1 << 64) - 1
+
+#: pools of up to this many agents are scanned for the orders not kept sorted; a larger one
+#: has its order kept sorted from then on (the 1,000-agent benchmark's pools stay below ~230)
+SCAN_LIMIT = 256
 
 
 def splitmix64(state: int) -> tuple[int, int]:
@@ -38,8 +43,7 @@ def splitmix64(state: int) -> tuple[int, int]:
     return state, z ^ (z >> 31)
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(NamedTuple):
     agents: tuple[str, ...]
     reason: str
     rng: int
@@ -50,55 +54,46 @@ Accept = Callable[[str], bool] | None
 
 def _first(keys: Iterator[AgentKey], accept: Accept) -> AgentKey | None:
     for key in keys:
-        if accept is None or accept(str(key[-1])):
+        if accept is None or accept(key[1]):
             return key
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Pool:
-    """Where the candidates are: the buckets of the most selective requirement, and a filter
-    for the call's other requirements (None when the buckets alone decide)."""
-
-    buckets: list[Bucket]
-    accept: Accept
-    size: int
-    wanted: str
+#: where the candidates are: the buckets of the most selective requirement, a filter for the
+#: call's other requirements (None when the buckets alone decide), how many agents the buckets
+#: hold, and the requirement in words (a plain tuple: built for every call that waits)
+Pool = tuple[list[Bucket], Accept, int, str]
 
 
-def _pool(ready: ReadyIndex, skills: dict[str, int]) -> _Pool | None:
+def _pool(ready: ReadyIndex, skills: dict[str, int]) -> Pool | None:
     if not skills:
         buckets = ready.buckets_for(ANY)
         if not buckets:
             return None
-        return _Pool(buckets, None, ready.count[ANY], "any skill")
-    best: tuple[int, str, list[Bucket]] | None = None
-    count = ready.count
+        return buckets, None, len(ready), "any skill"
+    n = 0
+    primary = ""
+    levels = ready.levels
     for s, lvl in skills.items():
-        bs = ready.buckets_for((s, lvl))
-        n = sum(count[b] for b in bs)
-        if n == 0:
+        per_level = levels.get(s)
+        if per_level is None:
             return None
-        if best is None or n < best[0]:
-            best = (n, s, bs)
-    assert best is not None
-    n, primary, buckets = best
+        got = sum(per_level[lvl:]) if lvl > 0 else sum(per_level)
+        if got == 0:
+            return None
+        if n == 0 or got < n:
+            n, primary = got, s
+    buckets = ready.buckets_for((primary, skills[primary]))
+    if len(skills) == 1:
+        return buckets, None, n, f"{primary}>={skills[primary]}"
     others = {s: lvl for s, lvl in skills.items() if s != primary}
-    if not others:
-        return _Pool(buckets, None, n, render_requirements(skills))
     members = ready.members
 
     def accept(login: str) -> bool:
         return satisfies(members[login].skills, others)
 
     wanted = f"{primary}>={skills[primary]} (checked for {render_requirements(others)})"
-    return _Pool(buckets, accept, n, wanted)
-
-
-def _heads(ready: ReadyIndex, order: AgentOrder, buckets: list[Bucket]) -> AgentKey:
-    """The first agent in ``order`` across ``buckets``: one comparison per bucket."""
-    by_bucket = ready.enable(order)
-    return min(by_bucket[b][0] for b in buckets)
+    return buckets, accept, n, wanted
 
 
 def choose_agents(
@@ -108,15 +103,13 @@ def choose_agents(
     pool = _pool(ready, call.skills)
     if pool is None:
         return None
-    buckets, accept = pool.buckets, pool.accept
-    among = f"among {pool.size} ready with {pool.wanted}"
-    members = ready.members
+    buckets, accept, size, wanted = pool
+    among = f"among {size} ready with {wanted}"
     strategy = call.strategy
 
     if strategy == "ring-all":
         chosen: list[str] = []
-        for k in ready.candidates("idle", buckets):
-            login = str(k[-1])
+        for _idle, login in ready.candidates(buckets):
             if accept is None or accept(login):
                 chosen.append(login)
                 if len(chosen) >= call.ring_all_max:
@@ -134,55 +127,96 @@ def choose_agents(
 
     if strategy == "skills-weighted" and call.skills:
         # highest proficiency in the deciding skill first, longest idle within a level
-        by_bucket = ready.enable("idle")
+        by_idle = ready.by_idle
         for b in sorted(buckets, key=lambda b: -b[1]):
-            key = by_bucket[b][0] if accept is None else _first(iter(by_bucket[b]), accept)
+            key = by_idle[b][0] if accept is None else _first(iter(by_idle[b]), accept)
             if key is not None:
-                a = members[str(key[-1])]
-                idle = now - a.idle_since
+                login = key[1]
                 return Choice(
-                    (a.login,),
-                    f"agent {a.login}: highest proficiency {b[0]}={b[1]}, then longest idle "
-                    f"({idle:.0f} s), {among}",
+                    (login,),
+                    f"agent {login}: highest proficiency {b[0]}={b[1]}, then longest idle "
+                    f"({now - key[0]:.0f} s), {among}",
                     rng,
                 )
         return None
 
-    order: AgentOrder = "idle"
-    if strategy == "fewest-calls":
-        order = "calls"
-    elif strategy == "least-talk-time":
-        order = "talk"
-    if accept is None:
-        key = _heads(ready, order, buckets)
-    else:
-        key = _first(ready.candidates(order, buckets), accept)
-        if key is None:
-            return None
-    a = members[str(key[-1])]
-    if order == "calls":
-        why = f"fewest calls handled ({a.calls_handled})"
-    elif order == "talk":
+    if strategy == "fewest-calls" or strategy == "least-talk-time":
+        return _fewest(ready, pool, strategy == "least-talk-time", rng, among)
+
+    # longest-idle (and skills-weighted for a call that needs no skill)
+    key = ready.head(buckets) if accept is None else _first(ready.candidates(buckets), accept)
+    if key is None:
+        return None
+    login = key[1]
+    return Choice((login,), f"agent {login}: longest idle {now - key[0]:.0f} s {among}", rng)
+
+
+def _fewest(ready: ReadyIndex, pool: Pool, talk: bool, rng: int, among: str) -> Choice | None:
+    """Fewest calls handled (or least talk time), then longest idle, then login."""
+    buckets, accept, size, _wanted = pool
+    members = ready.members
+    lists = _sorted_lists(ready, "talk" if talk else "calls", size)
+    best_login: str | None = None
+    if lists is not None:  # kept sorted: the heads, or the first accepted in merged order
+        ordered = [lists[b] for b in buckets]
+        if accept is None:
+            best_login = str(min([lst[0] for lst in ordered])[-1])
+        else:
+            best_login = _first_login(merge(*ordered), accept)
+    else:  # a scan of the pool
+        by_idle = ready.by_idle
+        best: tuple[float, float, str] | None = None
+        for bucket in buckets:
+            for idle, login in by_idle[bucket]:
+                a = members[login]
+                key = (a.talk_time_s if talk else a.calls_handled, idle, login)
+                if (best is None or key < best) and (accept is None or accept(login)):
+                    best = key
+        best_login = None if best is None else best[2]
+    if best_login is None:
+        return None
+    a = members[best_login]
+    if talk:
         why = f"least talk time ({a.talk_time_s:.0f} s)"
     else:
-        why = f"longest idle {now - a.idle_since:.0f} s"
+        why = f"fewest calls handled ({a.calls_handled})"
     return Choice((a.login,), f"agent {a.login}: {why} {among}", rng)
 
 
-def _random(ready: ReadyIndex, pool: _Pool, rng: int, among: str) -> Choice | None:
+def _sorted_lists(
+    ready: ReadyIndex, order: OtherOrder, pool_size: int
+) -> dict[Bucket, list[OrderKey]] | None:
+    """The index's sorted lists for ``order`` if kept - or from now on, for a pool too large to
+    scan; None: scan the pool."""
+    lists = ready.sorted_by.get(order)
+    if lists is None and pool_size > SCAN_LIMIT:
+        lists = ready.enable(order)
+    return lists
+
+
+def _first_login(keys: Iterator[OrderKey], accept: Callable[[str], bool]) -> str | None:
+    for key in keys:
+        login = str(key[-1])
+        if accept(login):
+            return login
+    return None
+
+
+def _random(ready: ReadyIndex, pool: Pool, rng: int, among: str) -> Choice | None:
+    buckets, accept, size, _wanted = pool
     rng, value = splitmix64(rng)
-    by_bucket = ready.enable("idle")  # any fixed order will do for a uniform draw
-    if pool.accept is None:
-        pick = value % pool.size
-        for b in pool.buckets:
-            lst = by_bucket[b]
+    by_idle = ready.by_idle  # any fixed order will do for a uniform draw
+    if accept is None:
+        pick = value % size
+        for b in buckets:
+            lst = by_idle[b]
             if pick < len(lst):
-                login = str(lst[pick][-1])
+                login = lst[pick][1]
+                # (the draw is numbered within the agent's level, as it has always been told)
                 return Choice((login,), f"agent {login}: random draw {pick + 1} {among}", rng)
             pick -= len(lst)
         return None  # unreachable while counts and lists agree
-    accept = pool.accept
-    eligible = [str(k[-1]) for k in ready.candidates("idle", pool.buckets) if accept(str(k[-1]))]
+    eligible = [login for _idle, login in ready.candidates(buckets) if accept(login)]
     if not eligible:
         return None
     pick = value % len(eligible)
@@ -192,27 +226,40 @@ def _random(ready: ReadyIndex, pool: _Pool, rng: int, among: str) -> Choice | No
 
 
 def _round_robin(
-    ready: ReadyIndex, pool: _Pool, rotation: str | None, rng: int, among: str
+    ready: ReadyIndex, pool: Pool, rotation: str | None, rng: int, among: str
 ) -> Choice | None:
-    by_bucket = ready.enable("login")
-    lists = [by_bucket[b] for b in pool.buckets]
-    key: AgentKey | None = None
-    if rotation is not None:
-        # the next login after the last one served: bisect each bucket, compare the tails
-        probe: AgentKey = (rotation,)
-        if pool.accept is None:
-            tails = [lst[i] for lst in lists if (i := bisect_right(lst, probe)) < len(lst)]
-            key = min(tails) if tails else None
-        else:
-            starts = [islice(lst, bisect_right(lst, probe), None) for lst in lists]
-            key = _first(merge(*starts), pool.accept)
-    if key is None:  # first ever, or wrap round to the start
-        if pool.accept is None:
-            key = min(lst[0] for lst in lists)
-        else:
-            key = _first(merge(*lists), pool.accept)
-    if key is None:
+    """The first login after the last one served, wrapping round."""
+    buckets, accept, size, _wanted = pool
+    lists = _sorted_lists(ready, "login", size)
+    chosen: str | None = None
+    if lists is not None:  # kept sorted: bisect each bucket past the rotation point
+        ordered = [lists[b] for b in buckets]
+        if rotation is not None:
+            probe: OrderKey = (rotation,)
+            if accept is None:
+                tails = [lst[i] for lst in ordered if (i := bisect_right(lst, probe)) < len(lst)]
+                chosen = str(min(tails)[-1]) if tails else None
+            else:
+                starts = [islice(lst, bisect_right(lst, probe), None) for lst in ordered]
+                chosen = _first_login(merge(*starts), accept)
+        if chosen is None:  # first ever, or wrap round to the start
+            if accept is None:
+                chosen = str(min([lst[0] for lst in ordered])[-1])
+            else:
+                chosen = _first_login(merge(*ordered), accept)
+    else:  # a scan of the pool
+        after: str | None = None  # the smallest login past the rotation point
+        first: str | None = None  # the smallest login of all (the wrap)
+        by_idle = ready.by_idle
+        for _idle, login in (key for b in buckets for key in by_idle[b]):
+            if accept is not None and not accept(login):
+                continue
+            if first is None or login < first:
+                first = login
+            if rotation is not None and login > rotation and (after is None or login < after):
+                after = login
+        chosen = after if after is not None else first
+    if chosen is None:
         return None
-    login = str(key[-1])
-    after = "the start" if rotation is None else rotation
-    return Choice((login,), f"agent {login}: next in rotation after {after}, {among}", rng)
+    start = "the start" if rotation is None else rotation
+    return Choice((chosen,), f"agent {chosen}: next in rotation after {start}, {among}", rng)

@@ -19,6 +19,23 @@ Measured:
   agent actor in between.
 
 Targets: p99 < 1 ms and >= 10k decisions/s.
+
+Same-run baselines, so a figure taken on a busy shared machine can be read against what the
+machine gave right then:
+
+* ``dict_lookups_per_us`` - a plain dict-lookup loop, timed before and after the run: the speed
+  of this machine's Python at that moment (it drops when other workers share the cores);
+
+and, after a second, 3 s run of the same simulation that records the matcher's input (skip it
+with ``--no-compare``):
+
+* ``matcher_alone_decisions_per_s`` - that input (same messages, same order, same clock)
+  replayed through a fresh matcher with nothing else running in between: its gap to the
+  recording run's own ``recorded_run_decisions_per_s`` is what the other actors' work costs the
+  matcher in caches;
+* ``rebuild_decisions_per_s`` - the naive path on 200 messages from the middle of that input: a
+  matcher that derives its indices from the state on every message instead of keeping them up
+  to date (per message, scaled by the decisions per message of the input).
 """
 
 from __future__ import annotations
@@ -31,7 +48,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -48,7 +65,14 @@ from actors.agent.messages import (
 )
 from actors.effects import Effect, Journal, Send, StartTimer, Stop
 from actors.matcher.behaviour import MatcherBehaviour
-from actors.matcher.messages import STRATEGIES, Decision, GetMatcher, MatcherStats
+from actors.matcher.messages import (
+    STRATEGIES,
+    Decision,
+    GetMatcher,
+    MatcherState,
+    MatcherStats,
+    Strategy,
+)
 from actors.matcher.pump import Pump, Step
 from actors.queue.behaviour import QueueBehaviour
 from actors.queue.messages import (
@@ -63,6 +87,8 @@ from actors.queue.messages import (
 from bus.message import Message, message
 
 TARGETS = {"decisions_per_s": 10_000, "decision_p99_us": 1_000}
+#: wall seconds of the second, recording run behind the replay baselines
+RECORD_S = 3.0
 SKILLS = [f"s{i:02d}" for i in range(20)]
 
 
@@ -165,17 +191,68 @@ def percentile(xs: list[float], q: float) -> float:
 
 class TimedMatcher(MatcherBehaviour):
     """The real matcher, with the CPU time spent inside ``decide`` summed (thread CPU time, so
-    other processes on a shared machine do not inflate it)."""
+    other processes on a shared machine do not inflate it); optionally recording its input."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cpu_ns = 0
+        self.first: MatcherState | None = None
+        self.inputs: list[tuple[Message, float]] | None = None
 
     def decide(self, state: Any, msg: Message, now: float) -> Any:
+        if self.inputs is not None:
+            if not self.inputs:
+                self.first = state
+            self.inputs.append((msg, now))
         t0 = time.thread_time_ns()
         out = super().decide(state, msg, now)
         self.cpu_ns += time.thread_time_ns() - t0
         return out
+
+
+def count_decisions(effects: Sequence[Effect]) -> int:
+    return sum(1 for e in effects if type(e) is Journal and type(e.event) is Decision)
+
+
+def replay(
+    first: MatcherState, inputs: list[tuple[Message, float]], keep_at: int
+) -> tuple[int, int, MatcherState]:
+    """(decisions, thread CPU ns) of ``inputs`` through a fresh matcher, alone, and the state
+    it had before input ``keep_at``."""
+    matcher, state, decisions, cpu_ns = MatcherBehaviour(), first, 0, 0
+    state, effects = matcher.decide(state, *inputs[0])  # (builds its indices: not timed)
+    decisions += count_decisions(effects)
+    kept = state
+    for i, (msg, now) in enumerate(inputs[1:], 1):
+        if i == keep_at:
+            kept = state
+        t0 = time.thread_time_ns()
+        state, effects = matcher.decide(state, msg, now)
+        cpu_ns += time.thread_time_ns() - t0
+        decisions += count_decisions(effects)
+    return decisions, cpu_ns, kept
+
+
+def replay_rebuilding(state: MatcherState, inputs: list[tuple[Message, float]]) -> int:
+    """Thread CPU ns of ``inputs`` (from ``state``) through the naive path: a new matcher per
+    message, so every message derives the indices from the state again."""
+    cpu_ns = 0
+    for msg, now in inputs:
+        t0 = time.thread_time_ns()
+        state, _effects = MatcherBehaviour().decide(state, msg, now)
+        cpu_ns += time.thread_time_ns() - t0
+    return cpu_ns
+
+
+def dict_lookups_per_us(n: int = 300_000) -> float:
+    table = {f"a{i:04d}": i for i in range(1000)}
+    keys = list(table)[:: 1000 // 100]
+    rounds = n // len(keys)
+    t0 = time.thread_time_ns()
+    for _ in range(rounds):
+        for k in keys:
+            table.get(k)
+    return rounds * len(keys) / ((time.thread_time_ns() - t0) / 1000)
 
 
 def build(
@@ -201,7 +278,7 @@ def build(
     )
     p.not_ready = not_ready  # type: ignore[attr-defined]
     for i in range(n_queues):
-        strategy = STRATEGIES[i % len(STRATEGIES)]
+        strategy = cast(Strategy, STRATEGIES[i % len(STRATEGIES)])
         skill = SKILLS[i % len(SKILLS)]
         need = {skill: 1 + i % 5}
         if i % 4 == 3:  # every fourth queue wants a second skill too
@@ -231,9 +308,14 @@ def build(
     return p, latencies, matcher
 
 
-def run(seconds: float, n_agents: int, n_queues: int, seed: int) -> dict[str, Any]:
+def run(
+    seconds: float, n_agents: int, n_queues: int, seed: int, record: bool = False
+) -> tuple[dict[str, Any], TimedMatcher]:
+    """The simulation's figures, and its matcher (with its input, when ``record``)."""
     rng = random.Random(seed)
     p, latencies, matcher = build(n_agents, n_queues, rng)
+    if record:
+        matcher.inputs = []
     talk_mean = 40.0
     capacity = n_agents / (2.0 + talk_mean + 3.0)  # answer delay + talk + wrap-up
     t_sim = 0.0
@@ -269,10 +351,11 @@ def run(seconds: float, n_agents: int, n_queues: int, seed: int) -> dict[str, An
         p.run()
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
+    inputs, matcher.inputs = matcher.inputs, None
     stats = p.ask("matcher/global", GetMatcher())
     assert isinstance(stats, MatcherStats)
     decisions = len(latencies)
-    return {
+    out: dict[str, Any] = {
         "agents": n_agents,
         "queues": n_queues,
         "calls": n_calls,
@@ -292,6 +375,31 @@ def run(seconds: float, n_agents: int, n_queues: int, seed: int) -> dict[str, An
         "waiting_at_end": stats.calls_waiting,
         "ready_at_end": stats.agents_ready,
     }
+    matcher.inputs = inputs
+    return out, matcher
+
+
+def baselines(n_agents: int, n_queues: int, seed: int) -> dict[str, Any]:
+    """The replay figures, from a second, shorter run that records the matcher's input.
+
+    Not recorded during the measured run: holding every message alive there grows the heap
+    the garbage collector walks, which costs the measured matcher and its latencies."""
+    figures, matcher = run(RECORD_S, n_agents, n_queues, seed, record=True)
+    inputs, first = matcher.inputs, matcher.first
+    if not inputs or first is None:
+        return {}
+    middle = len(inputs) // 2
+    alone, alone_ns, halfway = replay(first, inputs, middle)
+    assert alone == figures["decisions"], "the replayed matcher decided differently"
+    sample = inputs[middle : middle + 200]  # mid-run: queues and agents in full swing
+    naive_ns = replay_rebuilding(halfway, sample)
+    # messages per second on the sample, times the run's decisions per message
+    per_msg = len(sample) / (naive_ns / 1e9)
+    return {
+        "recorded_run_decisions_per_s": figures["decisions_per_s"],
+        "matcher_alone_decisions_per_s": round(alone / (alone_ns / 1e9), 1),
+        "rebuild_decisions_per_s": round(per_msg * alone / len(inputs), 1),
+    }
 
 
 def main() -> None:
@@ -303,8 +411,15 @@ def main() -> None:
     ap.add_argument("--queues", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument(
+        "--no-compare", action="store_true", help="skip the same-run baselines (see above)"
+    )
     a = ap.parse_args()
-    r = run(a.seconds, a.agents, a.queues, a.seed)
+    lookups_before = dict_lookups_per_us()
+    r, _matcher = run(a.seconds, a.agents, a.queues, a.seed)
+    r["dict_lookups_per_us"] = [round(lookups_before, 1), round(dict_lookups_per_us(), 1)]
+    if not a.no_compare:
+        r.update(baselines(a.agents, a.queues, a.seed))
     width = max(len(k) for k in r)
     print(f"{'figure':<{width}}  value")
     for k, v in r.items():

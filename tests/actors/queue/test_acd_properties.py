@@ -118,7 +118,7 @@ class ACD(RuleBasedStateMachine):
         before: MatcherState = step.before  # type: ignore[assignment]
         after: MatcherState = step.after  # type: ignore[assignment]
         if isinstance(step.msg, OfferExpired):
-            a = before.agents.get(step.msg.login)
+            a = cow.get(before.agents, step.msg.login)
             if a is not None and a.offer == step.msg.call_id:
                 self.outstanding.pop(step.msg.login, None)
         waiting = [c for c in cow.values(after.calls) if not c.offered_to]
