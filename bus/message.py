@@ -12,6 +12,7 @@ everything on the wire must be explainable to an operator reading a dead-letter 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -318,15 +319,47 @@ def to_wire(msg: Message) -> list[Any]:
     return encoder(msg)
 
 
+def _plain_kind(hint: Any, json: bool = False) -> str:
+    """How a field of type ``hint`` is made plain: ``"as is"`` (scalars: str, int, float,
+    bool, None, literals - and bytes unless ``json``), ``"record"``, ``"optional record"``,
+    ``"records by key"`` (``dict[str, Record]``), else ``"any"`` (the generic walk)."""
+    scalars = (str, int, float, bool, type(None)) if json else (*_FAST_TYPES, type(None))
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint in scalars or origin is typing.Literal:
+        return "as is"
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_plain_kind(a, json) for a in args if a is not type(None)}
+        if kinds == {"as is"}:
+            return "as is"
+        if kinds == {"record"} and len(args) == 2 and type(None) in args:
+            return "optional record"
+        return "any"
+    if isinstance(hint, type) and issubclass(hint, Message):
+        return "record"
+    if origin is dict and _plain_kind(args[1], json) == "record":
+        return "records by key"
+    return "any"
+
+
 def _compile_encoder(cls: type[Message]) -> Callable[[Any], list[Any]]:
+    # Fields are converted by what their type says they hold: no per-value type tests for
+    # the scalars that make most of a record (snapshots encode whole call states).
     hints = typing.get_type_hints(cls)
     parts = []
     for name, _check in compiled_fields(cls):
-        if hints[name] in _FAST_TYPES:
+        kind = _plain_kind(hints[name])
+        if kind == "as is":
             parts.append(f"m.{name}")
+        elif kind == "record":
+            parts.append(f"to_wire(m.{name})")
+        elif kind == "optional record":
+            parts.append(f"(None if m.{name} is None else to_wire(m.{name}))")
+        elif kind == "records by key":
+            parts.append(f"{{k: to_wire(x) for k, x in m.{name}.items()}}")
         else:
             parts.append(f"plain(m.{name})")
-    ns: dict[str, Any] = {"plain": _plain}
+    ns: dict[str, Any] = {"plain": _plain, "to_wire": to_wire}
     exec(f"def encoder(m):\n    return [{', '.join(parts)}]", ns)
     encoder: Callable[[Any], list[Any]] = ns["encoder"]
     type.__setattr__(cls, "_ENCODER", encoder)
@@ -345,7 +378,22 @@ def _plain(v: Any) -> Any:
 
 def as_dict(msg: Message) -> dict[str, Any]:
     """A JSON-ready view of ``msg`` for the journal and for people (bytes as hex)."""
-    return {name: _jsonable(getattr(msg, name)) for name, _check in compiled_fields(type(msg))}
+    cls = type(msg)
+    view = cls.__dict__.get("_AS_DICT") or _compile_as_dict(cls)
+    return view(msg)
+
+
+def _compile_as_dict(cls: type[Message]) -> Callable[[Any], dict[str, Any]]:
+    hints = typing.get_type_hints(cls)
+    items = []
+    for name, _check in compiled_fields(cls):
+        direct = _plain_kind(hints[name], json=True) == "as is"
+        items.append(f"{name!r}: m.{name}" if direct else f"{name!r}: jsonable(m.{name})")
+    ns: dict[str, Any] = {"jsonable": _jsonable}
+    exec(f"def as_dict(m):\n    return {{{', '.join(items)}}}", ns)
+    view: Callable[[Any], dict[str, Any]] = ns["as_dict"]
+    type.__setattr__(cls, "_AS_DICT", view)
+    return view
 
 
 def _jsonable(v: Any) -> Any:
@@ -405,21 +453,40 @@ def evolve(obj: T, **changes: Any) -> T:
     cls = type(obj)
     copier = cls.__dict__.get("_EVOLVE") or _compile_evolve(cls)
     new: T = copier(obj, changes)
-    if changes:
-        raise TypeError(f"{cls.__qualname__} has no field(s) {', '.join(sorted(changes))}")
     return new
 
 
 def _compile_evolve(cls: type[Any]) -> Callable[[Any, dict[str, Any]], Any]:
-    ns: dict[str, Any] = {"cls": cls, "new": object.__new__, "NO": _NO_VALUE}
-    lines = ["def evolve(obj, changes):", "    out = new(cls)", "    pop = changes.pop"]
-    for i, f in enumerate(dataclasses.fields(cls)):
-        slot = next(k.__dict__[f.name] for k in cls.__mro__ if f.name in k.__dict__)
-        ns[f"get{i}"], ns[f"set{i}"] = slot.__get__, slot.__set__
-        lines.append(f"    v = pop({f.name!r}, NO)")
-        lines.append(f"    set{i}(out, get{i}(obj) if v is NO else v)")
-    lines.append("    return out")
+    # One C call reads every field (attrgetter); each slot is then set through its
+    # descriptor, and the changed ones once more - cheaper than a lookup per field.
+    names = [f.name for f in dataclasses.fields(cls)]
+    setters: dict[str, Callable[[Any, Any], None]] = {}
+    ns: dict[str, Any] = {"cls": cls, "new": object.__new__, "SET": setters,
+                          "unknown": _unknown_fields}
+    lines = ["def evolve(obj, changes):", "    out = new(cls)"]
+    values = [f"v{i}" for i in range(len(names))]
+    if names:
+        ns["get_all"] = operator.attrgetter(*names)
+        lines.append(f"    {', '.join(values)}, = get_all(obj)" if len(names) > 1
+                     else "    v0 = get_all(obj)")
+    for i, name in enumerate(names):
+        slot = next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+        ns[f"set{i}"] = setters[name] = slot.__set__
+        lines.append(f"    set{i}(out, v{i})")
+    lines += ["    if changes:",
+              "        for name, value in changes.items():",
+              "            setter = SET.get(name)",
+              "            if setter is None:",
+              "                unknown(cls, changes)",
+              "            setter(out, value)",
+              "    return out"]
     exec("\n".join(lines), ns)
     copier: Callable[[Any, dict[str, Any]], Any] = ns["evolve"]
     type.__setattr__(cls, "_EVOLVE", copier)
     return copier
+
+
+def _unknown_fields(cls: type[Any], changes: dict[str, Any]) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(name for name in changes if name not in known)
+    raise TypeError(f"{cls.__qualname__} has no field(s) {', '.join(unknown)}")

@@ -46,55 +46,78 @@ class Rows:
 
 
 class FrameQueue:
-    """Frames received since the last tick, as (row, 160 codes); one per row per tick."""
+    """Frames received since the last tick; the tick takes one per row, later ones wait.
+
+    Receiving appends to two lists (the row, the codes): no tuple per packet for the
+    collector to track, and the tick gathers them with a join and a few numpy operations.
+    A row's further frames (a burst after a network hiccup) wait for the next ticks, at
+    most ``MAX_WAITING`` of them.
+    """
 
     def __init__(self) -> None:
-        self.arrivals: list[tuple[int, bytes]] = []
         self.laws = np.zeros(0, dtype=np.intp)  # per row: 0 µ-law, 1 A-law
+        self.rows: list[int] = []  # the row of each frame received, oldest first
+        self.frames: list[bytes] = []  # its 160 codes
 
     def set_law(self, row: int, law: int, rows: int) -> None:
         if len(self.laws) < rows:
             self.laws = np.concatenate([self.laws, np.zeros(rows - len(self.laws), np.intp)])
         self.laws[row] = law
 
+    def add(self, row: int, codes: bytes) -> None:
+        """One 160-code frame received for ``row`` (the worker inlines this)."""
+        self.rows.append(row)
+        self.frames.append(codes)
+
+    def pending(self, row: int) -> int:
+        """Frames of ``row`` not yet taken by a tick."""
+        return self.rows.count(row)
+
     def forget(self, row: int) -> None:
-        self.arrivals = [a for a in self.arrivals if a[0] != row]
+        self._keep([i for i, r in enumerate(self.rows) if r != row])
         if row < len(self.laws):
             self.laws[row] = 0
+
+    def _keep(self, indices: list[int]) -> None:
+        self.rows = [self.rows[i] for i in indices]
+        self.frames = [self.frames[i] for i in indices]
 
     def take(self, rows: int) -> PcmFrames:
         """Decode one frame per row (silence where none came); later frames wait."""
         laws = self.laws[:rows]
-        codes = np.full((rows, FRAME_SAMPLES), ULAW_SILENCE, dtype=np.uint8)
         alaw = laws == 1
         mixed = bool(alaw.any())
+        codes = np.full((rows, FRAME_SAMPLES), ULAW_SILENCE, dtype=np.uint8)
         if mixed:
             codes[alaw] = ALAW_SILENCE
-        arrivals = self.arrivals
-        if arrivals:
-            slots = np.fromiter((a[0] for a in arrivals), dtype=np.intp, count=len(arrivals))
-            block = np.frombuffer(b"".join([a[1] for a in arrivals]), dtype=np.uint8)
-            block = block.reshape(len(arrivals), FRAME_SAMPLES)
+        if self.rows:
+            slots = np.array(self.rows, dtype=np.intp)
+            block = np.frombuffer(b"".join(self.frames), dtype=np.uint8)
+            block = block.reshape(len(slots), FRAME_SAMPLES)
             _, first = np.unique(slots, return_index=True)
-            live = slots[first] < rows
-            codes[slots[first[live]]] = block[first[live]]
-            if len(first) == len(arrivals):
-                self.arrivals = []
+            live = first[slots[first] < rows]
+            codes[slots[live]] = block[live]
+            if len(first) == len(slots):
+                self.rows, self.frames = [], []
             else:
-                rest = np.ones(len(arrivals), dtype=bool)
-                rest[first] = False
-                counts: Counter[int] = Counter()
-                kept = []
-                for i in np.flatnonzero(rest):
-                    row = arrivals[i][0]
-                    counts[row] += 1
-                    if counts[row] <= MAX_WAITING:
-                        kept.append(arrivals[i])
-                self.arrivals = kept
+                self._wait(first)
         if mixed:
             decoded: PcmFrames = DECODE.take(codes.astype(np.intp) + (laws * 256)[:, None])
             return decoded
         return ULAW_DECODE_TABLE.take(codes)
+
+    def _wait(self, taken: npt.NDArray[np.intp]) -> None:
+        """Keep the frames not taken, at most ``MAX_WAITING`` per row, in order."""
+        rest = np.ones(len(self.rows), dtype=bool)
+        rest[taken] = False
+        counts: Counter[int] = Counter()
+        kept = []
+        for i in np.flatnonzero(rest).tolist():
+            row = self.rows[i]
+            counts[row] += 1
+            if counts[row] <= MAX_WAITING:
+                kept.append(i)
+        self._keep(kept)
 
 
 class RecordingRing:

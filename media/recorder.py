@@ -81,7 +81,8 @@ class CallRecorder:
             path = path.with_name(f"{path.stem.rsplit('~', 1)[0]}~{n}.wav")
         self.path = path
         _write_atomically(sidecar_of(path), json.dumps(asdict(info)))
-        self._file: BinaryIO = path.open("w+b")
+        # Unbuffered: whole blocks go straight to the kernel (see ``media.wav.WavWriter``).
+        self._file: BinaryIO = path.open("w+b", buffering=0)
         self._writer = WavWriter(self._file, sample_rate=CLOCK_RATE, channels=2)
         self.paused = False  # PCI pause: the worker writes silence meanwhile
         self.closed = False

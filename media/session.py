@@ -8,7 +8,7 @@ Sans-IO: nothing here touches sockets or clocks; ``now`` is passed in. The worke
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +115,14 @@ def frames_of(samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
     return np.concatenate([samples, np.zeros(pad, dtype=np.int16)]) if pad else samples
 
 
+def _unbound_recv(size: int) -> bytes:
+    raise OSError("endpoint has no socket")
+
+
+def _unbound_send(data: bytes, address: tuple[str, int] | None) -> int:
+    raise OSError("endpoint has no socket")
+
+
 class Endpoint:
     """One RTP leg of a call on this worker: a socket, its peer and what it sends."""
 
@@ -137,7 +145,10 @@ class Endpoint:
         "player",
         "port",
         "received",
+        "recv",
+        "relay_pt",
         "remote",
+        "send_to",
         "slot",
         "sock",
         "te_pt",
@@ -154,10 +165,15 @@ class Endpoint:
         self.slot = slot
         self.codecs = codecs
         self.sock: object = None
+        # The socket's bound methods, set by the worker (it calls them for every packet).
+        self.recv: Callable[[int], bytes] = _unbound_recv
+        self.send_to: Callable[..., int] = _unbound_send  # (data, address)
         self.fd = -1
         self.remote: tuple[str, int] | None = None
         self.payload_type = PCMU
         self.law = 0  # 0 µ-law, 1 A-law: row of the decode table for received audio
+        #: the payload type known to be in ``law`` (-1 until the remote is set)
+        self.relay_pt = -1
         self.te_pt: int | None = None
         self.can_send = False
         self.can_receive = True  # until SDP says otherwise, listen (early media, latching)
@@ -176,7 +192,7 @@ class Endpoint:
         if payload_type not in G711_TYPES:
             raise MediaError(f"payload type {payload_type} is not G.711 (0 PCMU or 8 PCMA)")
         self.remote = (host, port)
-        self.payload_type = payload_type
+        self.payload_type = self.relay_pt = payload_type
         self.law = 1 if payload_type == PCMA else 0
         self.te_pt = te_pt
         # The peer's direction: it receives when sendrecv/recvonly, sends when sendrecv/sendonly.

@@ -65,22 +65,31 @@ def make_via(
     return Via(transport=transport.upper(), host=host, port=port, params=params)
 
 
+_COPIED = frozenset(RESPONSE_HEADERS)
+
+
 def _copied_fields(
-    headers: Headers, status: int, method: str | None, to_tag: str | None
-) -> list[HeaderField]:
-    """Via/From/To/Call-ID/CSeq copied verbatim, so the client matches exactly."""
+    headers: Headers, status: int, method: str | None, to_tag: str | None,
+    to_has_tag: bool | None = None,
+) -> list[HeaderField]:  # fmt: skip
+    """Via/From/To/Call-ID/CSeq copied verbatim, so the client matches exactly.
+
+    ``to_has_tag``: whether the (one) To field has a tag, when the caller knows already."""
     out: list[HeaderField] = []
     for f in headers:
-        if f.name in RESPONSE_HEADERS:
-            value = f.value
-            if f.name == "To" and to_tag and status > 100 and not _has_tag(value):
-                # Appending keeps the original bytes; in both name-addr and
-                # addr-spec forms a trailing ;tag= is a header parameter.
-                value = f"{value};tag={to_tag}"
-            out.append(HeaderField(f.name, value))
-        elif f.name == "Timestamp" and status == 100:
+        name = f.name
+        if name in _COPIED:
+            if name == "To" and to_tag and status > 100:
+                tagged = _has_tag(f.value) if to_has_tag is None else to_has_tag
+                if not tagged:
+                    # Appending keeps the original bytes; in both name-addr and
+                    # addr-spec forms a trailing ;tag= is a header parameter.
+                    out.append(HeaderField(name, f"{f.value};tag={to_tag}"))
+                    continue
+            out.append(f)  # fields are immutable: shared, not copied
+        elif name == "Timestamp" and status == 100:
             out.append(f)  # §8.2.6.1
-        elif f.name == "Record-Route" and 100 < status < 300 and method in _DIALOG_CREATING:
+        elif name == "Record-Route" and 100 < status < 300 and method in _DIALOG_CREATING:
             out.append(f)
     return out
 
@@ -102,12 +111,18 @@ def make_response(
     body: bytes = b"",
 ) -> Response:
     """A response to ``request`` per §8.2.6.2; ``to_tag`` is added if To has none."""
-    fields = _copied_fields(request.headers, status, request.method, to_tag)
+    to_has_tag: bool | None = None
+    if to_tag and status > 100:
+        try:
+            to_has_tag = request.to.tag is not None  # parsed once per request, then cached
+        except SipParseError:
+            pass  # judged field by field, as for a request that could not be parsed
+    fields = _copied_fields(request.headers, status, request.method, to_tag, to_has_tag)
     fields.extend(HeaderField(n, v) for n, v in headers)
     return Response(
         status=status,
         reason=reason_phrase(status) if reason is None else reason,
-        headers=Headers(fields),
+        headers=request.headers.sharing_views(fields),
         body=body,
     )
 

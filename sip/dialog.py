@@ -27,7 +27,10 @@ _NO_NEW_CSEQ = frozenset({"ACK", "CANCEL"})
 
 
 def _without_tag(name_addr: NameAddr) -> str:
-    return str(dataclasses.replace(name_addr, params=name_addr.params.remove("tag")))
+    if "tag" not in name_addr.params:
+        return str(name_addr)
+    return str(NameAddr(uri=name_addr.uri, display_name=name_addr.display_name,
+                        params=name_addr.params.remove("tag")))
 
 
 def _remote_target(message: Request | Response, fallback: NameAddr) -> str:

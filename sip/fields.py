@@ -20,6 +20,11 @@ from sip.grammar import (
 from sip.uri import Uri, parse_port, parse_uri, split_hostport, valid_ipv4, valid_ipv6
 
 MAGIC_COOKIE = "z9hG4bK"
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# "SIP/2.0/UDP host[:port]" written without optional whitespace, followed by parameters
+# or nothing: what nearly every peer sends. Anything else takes the general path.
+_PLAIN_VIA = re.compile(rf"({_TOKEN})/({_TOKEN})/({_TOKEN}) ([^ \t;:,\[\]]+(?::[0-9]+)?)(?=;|\Z)")
+_CSEQ_SPLIT = re.compile(r"[ \t]+")
 _DIGITS = frozenset("0123456789")
 MAX_CSEQ = 2**32 - 1
 _MAX_INT_DIGITS = 10
@@ -115,6 +120,20 @@ def _validate_via_params(params: Params) -> None:
 
 def parse_via(text: str) -> Via:
     """Parse one via-parm (already split from a comma list)."""
+    plain = _PLAIN_VIA.match(text)
+    if plain is not None:
+        host, port = split_hostport(plain[4])
+        params, pos = parse_params(text, plain.end(), "Via")
+        if pos != len(text):
+            raise SipParseError(f"unexpected {text[pos : pos + 20]!r} in Via at column {pos}")
+        _validate_via_params(params)
+        return Via(protocol=plain[1], version=plain[2], transport=plain[3].upper(), host=host,
+                   port=port, params=params)
+    return parse_via_general(text)
+
+
+def parse_via_general(text: str) -> Via:
+    """:func:`parse_via` without its shortcut for plain Vias (which must agree with it)."""
     pos = skip_ws(text, 0)
     protocol, pos = read_token(text, pos, "Via protocol name")
     parts = [protocol]
@@ -180,7 +199,7 @@ class NameAddr:
 
 
 def _parse_uri_text(text: str) -> Uri:
-    if not text or any(ch in text for ch in WSP):
+    if not text or " " in text or "\t" in text:
         raise SipParseError(f"whitespace or empty URI in {text[:80]!r}")
     return parse_uri(text)
 
@@ -195,7 +214,7 @@ def parse_name_addr(text: str) -> NameAddr:
             raise SipParseError("display name must be followed by <URI>")
     lt = text.find("<", pos)
     if lt >= 0:
-        if display is None:
+        if display is None and lt > pos:
             words = text[pos:lt].split()
             bad = next((w for w in words if not is_token(w)), None)
             if bad is not None:
@@ -230,7 +249,7 @@ class CSeq:
 
 
 def parse_cseq(text: str) -> CSeq:
-    parts = re.split(r"[ \t]+", text.strip(WSP))
+    parts = _CSEQ_SPLIT.split(text.strip(WSP))
     if len(parts) != 2:
         raise SipParseError(f"CSeq {text[:40]!r} is not 'number method'")
     number, method = parts

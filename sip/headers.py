@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from sip.errors import SipParseError
 from sip.grammar import split_list
@@ -53,6 +53,13 @@ _KNOWN_NAMES = (
     "Timestamp", "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
 )  # fmt: skip
 _CANONICAL = {name.lower(): name for name in _KNOWN_NAMES}
+# Spellings that need no lowering: the canonical ones (what builders and most peers write)
+# and the compact forms in either case.
+_EXACT = {
+    **{name: name for name in _KNOWN_NAMES},
+    **COMPACT_FORMS,
+    **{short.upper(): full for short, full in COMPACT_FORMS.items()},
+}
 
 # Headers whose grammar is a comma-separated list (§7.3.1). Others, such as
 # Date or WWW-Authenticate, contain commas inside one value and must not be split.
@@ -73,10 +80,26 @@ def canonical_name(name: str) -> str:
 
     Unknown extension headers keep their spelling; lookups ignore case anyway.
     """
+    known = _EXACT.get(name)
+    if known is not None:
+        return known
     lowered = name.lower()
     if len(lowered) == 1 and lowered in COMPACT_FORMS:
         return COMPACT_FORMS[lowered]
     return _CANONICAL.get(lowered, name)
+
+
+_KNOWN = frozenset(_KNOWN_NAMES)
+_LIST_KEYS = frozenset(name for name in _KNOWN_NAMES if name.lower() in LIST_HEADERS)
+
+
+def _key(name: str) -> str:
+    """Where ``name`` is indexed: its canonical spelling if known, else its lower case."""
+    known = _EXACT.get(name)
+    if known is not None:
+        return known
+    canonical = canonical_name(name)
+    return canonical if canonical in _KNOWN else canonical.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +122,30 @@ class Headers:
         normalized: list[HeaderField] = []
         by_name: dict[str, list[str]] = {}
         for field in fields:
-            name, value = (field.name, field.value) if isinstance(field, HeaderField) else field
-            name = canonical_name(name)
-            normalized.append(HeaderField(name, value))
-            by_name.setdefault(name.lower(), []).append(value)
+            given: HeaderField | None
+            if isinstance(field, HeaderField):
+                given, name, value = field, field.name, field.value
+            else:
+                given = None
+                name, value = field
+            canonical = _EXACT.get(name)
+            if canonical is None:
+                canonical = canonical_name(name)
+                key = canonical if canonical in _KNOWN else canonical.lower()
+            else:
+                key = canonical
+            # fields are immutable: one already spelt canonically is kept as it is
+            normalized.append(given if given is not None and canonical == name
+                              else HeaderField(canonical, value))
+            values = by_name.get(key)
+            if values is None:
+                by_name[key] = [value]
+            else:
+                values.append(value)
         self._fields = tuple(normalized)
         self._by_name = by_name
-        self._cache: dict[tuple[str, object], object] = {}
+        # parser -> (header name, parsed value)
+        self._cache: dict[Callable[[Headers], object], tuple[str, object]] = {}
 
     @property
     def fields(self) -> tuple[HeaderField, ...]:
@@ -118,7 +158,7 @@ class Headers:
         return len(self._fields)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and canonical_name(name).lower() in self._by_name
+        return isinstance(name, str) and _key(name) in self._by_name
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Headers) and self._fields == other._fields
@@ -131,21 +171,22 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """Value of the first field called ``name`` (any spelling), or None."""
-        values = self._by_name.get(canonical_name(name).lower())
+        values = self._by_name.get(_EXACT.get(name) or _key(name))
         return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
         """Raw values of every field called ``name``, in order."""
-        return list(self._by_name.get(canonical_name(name).lower(), ()))
+        return list(self._by_name.get(_EXACT.get(name) or _key(name), ()))
 
     def count(self, name: str) -> int:
-        return len(self._by_name.get(canonical_name(name).lower(), ()))
+        return len(self._by_name.get(_key(name), ()))
 
     def values(self, name: str) -> list[str]:
         """Every value of ``name``; list headers are split on top-level commas."""
-        raw = self.get_all(name)
-        if canonical_name(name).lower() not in LIST_HEADERS:
-            return raw
+        key = _EXACT.get(name) or _key(name)
+        raw = self._by_name.get(key, ())
+        if key not in _LIST_KEYS:
+            return list(raw)
         out: list[str] = []
         for value in raw:
             try:
@@ -159,13 +200,15 @@ class Headers:
         return out
 
     def parsed(self, name: str, parser: Callable[[Headers], T]) -> T:
-        """``parser(self)`` computed once per instance and cached under ``name``.
+        """``parser(self)`` computed once per instance and cached (per parser).
 
+        ``parser`` must read only the fields called ``name``: the builders below carry the
+        cached values of the headers they leave alone over to the new instance.
         Parse errors are re-raised naming the header.
         """
-        key = (name, parser)
-        if key in self._cache:
-            return cast(T, self._cache[key])
+        entry = self._cache.get(parser)
+        if entry is not None:
+            return entry[1]  # type: ignore[return-value]
         try:
             result = parser(self)
         except SipParseError as exc:
@@ -174,20 +217,39 @@ class Headers:
             raise SipParseError(
                 f"malformed {name} header: {exc}", header=name, status=exc.status
             ) from exc
-        self._cache[key] = result
+        self._cache[parser] = (name, result)
         return result
 
     # Builders. Each returns a new Headers.
 
+    def sharing_views(self, fields: Iterable[HeaderField | tuple[str, str]]) -> Headers:
+        """``Headers(fields)``, with the parsed views of this instance for every header whose
+        fields are the same in both (a response copies its request's Via, From, Call-ID and
+        CSeq: their views need no second parse)."""
+        out = Headers(fields)
+        mine, theirs = self._by_name, out._by_name
+        out._cache = {parser: entry for parser, entry in self._cache.items()
+                      if mine.get(key := _key(entry[0])) == theirs.get(key)}
+        return out
+
+    def _derived(self, fields: Iterable[HeaderField], changed: str) -> Headers:
+        """A new instance of ``fields``, keeping the parsed views of every header but
+        ``changed`` (a message whose top Via is rewritten need not parse its To again)."""
+        out = Headers(fields)
+        key = _key(changed)
+        out._cache = {parser: entry for parser, entry in self._cache.items()
+                      if _key(entry[0]) != key}
+        return out
+
     def appended(self, name: str, value: str) -> Headers:
-        return Headers((*self._fields, HeaderField(name, value)))
+        return self._derived((*self._fields, HeaderField(name, value)), name)
 
     def prepended(self, name: str, value: str) -> Headers:
-        return Headers((HeaderField(name, value), *self._fields))
+        return self._derived((HeaderField(name, value), *self._fields), name)
 
     def removed(self, name: str) -> Headers:
         lowered = canonical_name(name).lower()
-        return Headers(f for f in self._fields if f.name.lower() != lowered)
+        return self._derived((f for f in self._fields if f.name.lower() != lowered), name)
 
     def replaced(self, name: str, value: str) -> Headers:
         """One ``name`` field with ``value``, at the position of the first old one."""
@@ -203,7 +265,7 @@ class Headers:
             out.append(f)
         if not placed:
             out.append(HeaderField(name, value))
-        return Headers(out)
+        return self._derived(out, name)
 
     def replaced_first(self, name: str, value: str) -> Headers:
         """Replace only the first ``name`` field (e.g. the top Via)."""
@@ -212,5 +274,5 @@ class Headers:
         for i, f in enumerate(out):
             if f.name.lower() == lowered:
                 out[i] = HeaderField(f.name, value)
-                return Headers(out)
-        return Headers((*out, HeaderField(name, value)))
+                return self._derived(out, name)
+        return self._derived((*out, HeaderField(name, value)), name)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sip.errors import SipFramingError, SipParseError
 from sip.fields import parse_uint
 from sip.grammar import WSP, is_token
-from sip.headers import HeaderField, Headers, canonical_name
+from sip.headers import Headers
 from sip.message import SIP_VERSION, Request, Response
 from sip.uri import Uri, parse_uri
 
@@ -33,6 +33,8 @@ DEFAULT_LIMITS = ParserLimits()
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _VERSION = re.compile(r"SIP/[0-9]{1,3}\.[0-9]{1,3}", re.IGNORECASE)
 _STATUS = re.compile(r"[0-9]{3}")
+# name (a token), optional whitespace, colon, value
+_HEADER_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +96,11 @@ def _parse_start_line(line: str, is_request: bool) -> _StartLine:
 
 def _split_lines(head: bytes, limits: ParserLimits) -> list[str]:
     text = head.decode("utf-8", "surrogateescape")
+    lines = text.split("\r\n")
+    breaks = len(lines) - 1
+    if (text.count("\r") == breaks and text.count("\n") == breaks
+            and max(map(len, lines)) <= limits.max_line_length):
+        return lines  # every line ends in CRLF and none is too long: the common case
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if line.endswith("\r"):
@@ -109,27 +116,26 @@ def _split_lines(head: bytes, limits: ParserLimits) -> list[str]:
 
 
 def _parse_header_lines(lines: list[str], limits: ParserLimits) -> Headers:
-    # Each field is [name, first value part, continuation parts...].
-    fields: list[list[str]] = []
+    fields: list[tuple[str, str]] = []
+    folded: dict[int, list[str]] = {}  # field index -> its continuation parts (rare)
     for number, line in enumerate(lines, start=2):
         if not line:
             continue
         if line[0] in WSP:
             if not fields:
                 raise SipParseError(f"line {number}: continuation line before any header")
-            fields[-1].append(line.strip(WSP))
+            folded.setdefault(len(fields) - 1, []).append(line.strip(WSP))
             continue
-        name, colon, value = line.partition(":")
-        name = name.rstrip(WSP)
-        if not colon or not is_token(name):
+        match = _HEADER_LINE.fullmatch(line)
+        if match is None:
             raise SipParseError(f"line {number}: {line[:60]!r} is not 'name: value'")
         if len(fields) >= limits.max_headers:
             raise SipParseError(f"more than {limits.max_headers} header fields", status=513)
-        fields.append([name, value.strip(WSP)])
-    return Headers(
-        HeaderField(canonical_name(f[0]), " ".join(p for p in f[1:] if p).strip(WSP))
-        for f in fields
-    )
+        fields.append((match[1], match[2].strip(WSP)))
+    for i, parts in folded.items():
+        name, first = fields[i]
+        fields[i] = (name, " ".join(p for p in (first, *parts) if p).strip(WSP))
+    return Headers(fields)  # names are made canonical there
 
 
 def _content_length(headers: Headers, limits: ParserLimits) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,9 +159,13 @@ _TIMER_OF_ACTION = {
 class TransactionLayer:
     """All transactions of one SIP endpoint, keyed as §17 prescribes."""
 
-    def __init__(self, config: TimerConfig | None = None, *, auto_trying: bool = True) -> None:
+    def __init__(self, config: TimerConfig | None = None, *, auto_trying: bool = True,
+                 serialize: Callable[[Request | Response], bytes] = serialize) -> None:
+        """``serialize`` turns the messages it sends into bytes; a TU that has the bytes of
+        its messages already (see ``telephony.wire``) passes a function that reuses them."""
         self.config = config or TimerConfig()
         self.auto_trying = auto_trying
+        self.serialize = serialize
         self._transactions: dict[str, Transaction] = {}
         self._heap: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
@@ -316,7 +321,7 @@ class TransactionLayer:
         return out
 
     def _send(self, tx: Transaction, message: Request | Response) -> SendMessage:
-        return SendMessage(data=serialize(message), target=tx.target, key=tx.key)
+        return SendMessage(data=self.serialize(message), target=tx.target, key=tx.key)
 
     def _apply(
         self, action: Action, tx: Transaction, event: str, now: float,
@@ -400,9 +405,10 @@ class TransactionLayer:
 
     @classmethod
     def from_dict(
-        cls, data: dict[str, Any], config: TimerConfig | None = None, *, auto_trying: bool = True
+        cls, data: dict[str, Any], config: TimerConfig | None = None, *, auto_trying: bool = True,
+        serialize: Callable[[Request | Response], bytes] = serialize,
     ) -> TransactionLayer:
-        layer = cls(config, auto_trying=auto_trying)
+        layer = cls(config, auto_trying=auto_trying, serialize=serialize)
         for item in data["transactions"]:
             tx = Transaction.from_dict(item)
             layer._transactions[tx.key] = tx

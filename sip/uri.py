@@ -7,6 +7,7 @@ grammar does not allow literally, so parse(str(uri)) == uri.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, replace
 
 from sip.errors import SipParseError
@@ -29,10 +30,10 @@ _MAX_PORT_DIGITS = 5
 def unescape(text: str, allowed: frozenset[str], what: str) -> str:
     """Decode %XX escapes, rejecting characters the component may not carry."""
     if "%" not in text:
-        bad = next((ch for ch in text if ch not in allowed), None)
-        if bad is not None:
-            raise SipParseError(f"invalid character {bad!r} in URI {what}")
-        return text
+        if set(text) <= allowed:
+            return text
+        bad = next(ch for ch in text if ch not in allowed)
+        raise SipParseError(f"invalid character {bad!r} in URI {what}")
     out = bytearray()
     i = 0
     while i < len(text):
@@ -52,6 +53,8 @@ def unescape(text: str, allowed: frozenset[str], what: str) -> str:
 
 
 def escape(text: str, allowed: frozenset[str]) -> str:
+    if set(text) <= allowed:
+        return text  # nothing to escape: the common case
     out: list[str] = []
     for ch in text:
         if ch in allowed:
@@ -73,11 +76,13 @@ def valid_ipv6(text: str) -> bool:
     return True
 
 
+# four decimal numbers of one to three digits (leading zeros allowed), none above 255
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9]|[0-9][0-9]?)"
+_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
 def valid_ipv4(text: str) -> bool:
-    parts = text.split(".")
-    return len(parts) == 4 and all(
-        p.isascii() and p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts
-    )
+    return _IPV4.fullmatch(text) is not None
 
 
 def validate_host(host: str) -> str:
@@ -281,8 +286,42 @@ def _parse_tel(rest: str) -> TelUri:
     return TelUri(number=number, params=params)
 
 
+def _class(chars: frozenset[str]) -> str:
+    return "".join(re.escape(ch) for ch in sorted(chars))
+
+
+# sip:user@host:port;param=value with nothing escaped and no headers, as nearly every URI
+# is written: one match instead of the steps below; host and port are still validated.
+_PLAIN_SIP = re.compile(
+    rf"(sips?):(?:([{_class(_USER_CHARS - {'@'})}]+)@)?([A-Za-z0-9.\-]+)(?::([0-9]{{1,5}}))?"
+    rf"((?:;[{_class(_PARAM_CHARS)}]+(?:=[{_class(_PARAM_CHARS)}]+)?)*)"
+)
+
+
+def _plain_sip(match: re.Match[str]) -> SipUri:
+    scheme, user, host, port, params_text = match.groups()
+    validate_host(host)
+    params = EMPTY_PARAMS
+    if params_text:
+        items: list[tuple[str, str | None]] = []
+        for raw in params_text[1:].split(";"):
+            name, sep, value = raw.partition("=")
+            items.append((name, value if sep else None))
+        params = Params(tuple(items))
+    return SipUri(scheme=scheme, user=user, host=host,
+                  port=None if port is None else parse_port(port), params=params)
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a URI; unknown schemes become :class:`AbsoluteUri`."""
+    plain = _PLAIN_SIP.fullmatch(text)
+    if plain is not None:
+        return _plain_sip(plain)
+    return parse_uri_general(text)
+
+
+def parse_uri_general(text: str) -> Uri:
+    """:func:`parse_uri` without its shortcut for plain SIP URIs (which must agree with it)."""
     scheme, colon, rest = text.partition(":")
     if (
         not colon

@@ -20,6 +20,8 @@ Each entry point returns the :data:`Action` list for the service to perform.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +42,6 @@ from sip.digest import DigestServer, compute_ha1
 from sip.errors import SipParseError, TransactionError
 from sip.headers import HeaderField, Headers
 from sip.message import Request, Response
-from sip.parser import parse_datagram
 from sip.serializer import serialize
 from sip.transaction import Target, TimerConfig
 from sip.transaction_layer import (
@@ -149,9 +150,12 @@ class SipStack:
         self.force_rport = force_rport
         self.wire = wire or Wire()
         self.timers = TimerConfig(t1=config.sip.t1)
-        self.layer = TransactionLayer(self.timers)
+        self.layer = TransactionLayer(self.timers, serialize=self.wire.dump)
         self._invites: dict[str, tuple[str, str]] = {}  # INVITE server tx -> (call, leg)
         self._unacked: dict[tuple[str, int], _Unacked] = {}
+        # (deadline, n, key) of each _Unacked's next timer; stale entries are skipped
+        self._unacked_due: list[tuple[float, int, tuple[str, int]]] = []
+        self._unacked_n = itertools.count()
         self._acks: dict[tuple[str, int, str], tuple[bytes, Target]] = {}
         self._ack_expiry: deque[tuple[float, tuple[str, int, str]]] = deque()
         self._pings: dict[str, Binding] = {}  # OPTIONS keepalive client tx -> binding
@@ -171,7 +175,7 @@ class SipStack:
     def datagram(self, data: bytes, source: Target, now: float) -> list[Action]:
         """One UDP datagram (keepalives already filtered out by the transport)."""
         try:
-            message = parse_datagram(data)
+            message = self.wire.parse(data)  # a call actor relaying it reuses these bytes
         except SipParseError as err:
             return self.parse_error(err, source)
         return self.message(message, source, now)
@@ -422,10 +426,9 @@ class SipStack:
 
     def _next_hop(self, request: Request) -> Target:
         routes = request.routes
-        uri = routes[0].uri if routes else request.uri
-        peer_uri = parse_uri(str(uri))
+        peer_uri = routes[0].uri if routes else request.uri
         if not isinstance(peer_uri, SipUri):
-            raise ValueError(f"cannot send to {uri}: not a SIP URI")
+            raise ValueError(f"cannot send to {peer_uri}: not a SIP URI")
         transport = (peer_uri.transport or "udp").upper()
         port = peer_uri.port or (5061 if transport == "TLS" else 5060)
         return Target(transport=transport, host=self.resolve(peer_uri.address), port=port)
@@ -437,7 +440,7 @@ class SipStack:
                         port=target.port)
         if request.method == "ACK":
             request = self.credentials.apply(request)
-            data = serialize(request)
+            data = self.wire.dump(request)
             cache_key = (request.call_id, request.cseq.seq, request.to.tag or "")
             self._acks[cache_key] = (data, target)
             self._ack_expiry.append((now + 64 * self.timers.t1, cache_key))
@@ -457,20 +460,38 @@ class SipStack:
         if response.is_success and response.cseq.method == "INVITE" and actions:
             tx = self.layer.get(msg.tx)
             reliable = tx is not None and tx.target.reliable
-            self._unacked[(response.call_id, response.cseq.seq)] = _Unacked(
-                tx=msg.tx, call_id=msg.call_id, leg=msg.leg, reliable=reliable,
-                timer=Pending2xx.start(msg.response, now, self.timers.t1))
+            key = (response.call_id, response.cseq.seq)
+            unacked = _Unacked(tx=msg.tx, call_id=msg.call_id, leg=msg.leg, reliable=reliable,
+                               timer=Pending2xx.start(msg.response, now, self.timers.t1))
+            self._unacked[key] = unacked
+            self._unacked_arm(key, unacked)
         return actions
+
+    def _unacked_arm(self, key: tuple[str, int], unacked: _Unacked) -> None:
+        heapq.heappush(self._unacked_due,
+                       (unacked.timer.next_timer(), next(self._unacked_n), key))
+
+    def _unacked_next(self) -> float | None:
+        """The earliest timer of our unacknowledged 2xx (dropping entries of ACKed ones)."""
+        due = self._unacked_due
+        while due:
+            deadline, _n, key = due[0]
+            unacked = self._unacked.get(key)
+            if unacked is not None and unacked.timer.next_timer() == deadline:
+                return deadline
+            heapq.heappop(due)
+        return None
 
     # ---------------------------------------------------------------- timers
 
     def next_timer(self) -> float | None:
-        times = [t for t in (self.layer.next_timer(), self.registrar.next_timer(),
-                             self.trunks.next_timer(), self.credentials.next_timer()) if t]
-        times.extend(u.timer.next_timer() for u in self._unacked.values())
-        if self._ack_expiry:
-            times.append(self._ack_expiry[0][0])
-        return min(times) if times else None
+        earliest = self.layer.next_timer() or None
+        for due in (self._unacked_next(), self._ack_expiry[0][0] if self._ack_expiry else None,
+                    self.registrar.next_timer(), self.trunks.next_timer(),
+                    self.credentials.next_timer()):
+            if due and (earliest is None or due < earliest):
+                earliest = due
+        return earliest
 
     def handle_timer(self, now: float) -> list[Action]:
         actions = self._outputs(self.layer.handle_timer(now), now)
@@ -479,16 +500,20 @@ class SipStack:
             self._acks.pop(ack_key, None)
         self.credentials.expire(now)
         actions.extend(self._trunk(self.trunks.handle_timer(now), now))
-        for key, unacked in list(self._unacked.items()):
+        while (due := self._unacked_next()) is not None and due <= now:
+            _at, _n, key = heapq.heappop(self._unacked_due)
+            unacked = self._unacked[key]
             verdict = unacked.timer.handle_timer(now, self.timers.t2)
-            if verdict == "retransmit" and not unacked.reliable:
-                response = self.wire.response(unacked.timer.response)
-                actions.extend(self._respond(unacked.tx, response, now))
-            elif verdict == "give-up":
+            if verdict == "give-up":
                 del self._unacked[key]
                 actions.append(Deliver(f"call/{unacked.call_id}", SipFailure(
                     call_id=unacked.call_id, leg=unacked.leg, tx=unacked.tx, kind="no_ack",
                     method="INVITE")))
+                continue
+            self._unacked_arm(key, unacked)
+            if verdict == "retransmit" and not unacked.reliable:
+                response = self.wire.response(unacked.timer.response)
+                actions.extend(self._respond(unacked.tx, response, now))
         actions.extend(Persist(c) for c in self.registrar.expire(now))
         for binding in self.registrar.due_pings(now):
             actions.extend(self._ping(binding, now))

@@ -21,11 +21,20 @@ class WireFormatError(ValueError):
 
 
 class Wire:
-    __slots__ = ("_items", "hits", "misses", "size")
+    """Messages by their bytes and bytes by their message, each bounded to ``size`` entries.
+
+    ``dump`` of a message this wire parsed or serialised before returns those bytes again
+    (they parse to an equal message: that is what the wire was given or made), so a
+    response relayed from the far end or a request a call actor built is serialised once,
+    not once per layer it passes."""
+
+    __slots__ = ("_bytes", "_items", "hits", "misses", "size")
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
         self._items: dict[bytes, Request | Response] = {}
+        # id(message) -> (message, bytes): the entry holds the message, so the id stays its own
+        self._bytes: dict[int, tuple[Request | Response, bytes]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -52,6 +61,9 @@ class Wire:
         return message
 
     def dump(self, message: Request | Response) -> bytes:
+        known = self._bytes.get(id(message))
+        if known is not None and known[0] is message:
+            return known[1]
         data = serialize(message)
         self._remember(data, message)
         return data
@@ -61,3 +73,7 @@ class Wire:
         if len(items) >= self.size:
             del items[next(iter(items))]  # oldest first: dicts keep insertion order
         items[data] = message
+        by_id = self._bytes
+        if len(by_id) >= self.size:
+            del by_id[next(iter(by_id))]
+        by_id[id(message)] = (message, data)

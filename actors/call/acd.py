@@ -17,8 +17,6 @@ from its own network) and the agent phone's 200 with its SDP answer is relayed a
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from actors.agent.messages import CallEnded as AgentCallEnded
 from actors.agent.messages import CancelRing, Reject, RingPhone
 from actors.call.anchor import (
@@ -34,6 +32,7 @@ from actors.call.legs import response
 from actors.call.messages import CallQueued, Leg
 from actors.call.turn import Turn
 from actors.queue.messages import Announce, Enqueue, Overflow, Queued
+from bus.message import evolve
 from telephony.messages import SIP_PORT, Locate
 
 #: a phone that declines (busy here, decline) is the agent rejecting the offer
@@ -59,7 +58,7 @@ def enqueue(t: Turn, name: str, waiting_since: float | None = None, *,
     if caller is not None and caller.status == "trying":
         t.respond(caller, caller.tx, response(t.request(caller.invite), 180, leg=caller,
                                               local=t.local))
-        t.put(replace(caller, status="early"))
+        t.put(evolve(caller, status="early"))
     if t.s.phase in ("routing", "ivr"):
         t.go("queue")
     elif t.s.phase == "ringing" and not _ringing_legs(t):
@@ -95,7 +94,7 @@ def ring_given_up(t: Turn, leg: Leg, status: int) -> None:
     if status in _DECLINED:
         t.tell(f"agent/{leg.agent}", Reject(call_id=t.call_id))
     close_endpoint(t, t.leg(leg.name))
-    t.put(replace(t.leg(leg.name), acd=False))  # its agent has moved on: no CallEnded later
+    t.put(evolve(t.leg(leg.name), acd=False))  # its agent has moved on: no CallEnded later
     back_to_queue(t)
 
 
@@ -126,7 +125,7 @@ def on_ring_phone(t: Turn, msg: RingPhone) -> None:
     if _acd_leg(t, msg.agent) is not None:
         return  # a duplicate
     name = t.free_leg_name()
-    if anchoring(t):
+    if anchoring(t) or t.s.callback:  # a callback has no caller: its agent gets an endpoint
         ring_agent_anchored(t, name, msg.agent, msg.phone_uri)
         return
     t.put(Leg(name=name, role="uac", agent=msg.agent, acd=True))
@@ -138,7 +137,7 @@ def on_cancel_ring(t: Turn, msg: CancelRing) -> None:
     if leg is None:
         return
     leg = close_endpoint(t, hang_up(t, leg))
-    t.put(replace(leg, acd=False))
+    t.put(evolve(leg, acd=False))
     back_to_queue(t)
 
 
@@ -146,7 +145,7 @@ def on_overflow(t: Turn, msg: Overflow) -> None:
     if not waiting(t) or msg.queue != t.s.queue:
         return
     for leg in _ringing_legs(t):
-        t.put(replace(hang_up(t, leg), acd=False))
+        t.put(evolve(hang_up(t, leg), acd=False))
     if msg.kind == "queue" and known_queue(t, msg.target):
         if t.s.phase == "ringing":
             t.go("requeue")

@@ -84,7 +84,8 @@ def ring_agent_anchored(t: Turn, name: str, agent: str, phone_uri: str, *,
     open_endpoint(t, name)
 
 
-def _tell(t: Turn, msg: SetRemote | Play | StopPlay | Bridge | Record | CloseEndpoint) -> None:
+def tell_media(t: Turn,
+               msg: SetRemote | Play | StopPlay | Bridge | Record | CloseEndpoint) -> None:
     t.tell(media_address(t.call_id), msg)
 
 
@@ -94,7 +95,7 @@ _DIRECTIONS: dict[str, Direction] = {"sendrecv": "sendrecv", "sendonly": "sendon
 
 def set_remote(t: Turn, endpoint: str, audio: NegotiatedAudio) -> None:
     event = audio.telephone_event
-    _tell(t, SetRemote(endpoint=endpoint, host=audio.remote_address, port=audio.remote_port,
+    tell_media(t, SetRemote(endpoint=endpoint, host=audio.remote_address, port=audio.remote_port,
                        payload_type=audio.codec.payload_type,
                        telephone_event_pt=event.payload_type if event else None,
                        ptime_ms=audio.ptime,
@@ -182,7 +183,7 @@ def hold_music_of(t: Turn) -> str:
 def play_hold_music(t: Turn) -> None:
     caller = t.s.legs.get("a")
     if caller is not None and caller.endpoint:
-        _tell(t, Play(endpoint=caller.endpoint, prompt=hold_music_of(t), loop=True))
+        tell_media(t, Play(endpoint=caller.endpoint, prompt=hold_music_of(t), loop=True))
 
 
 def play_to_caller(t: Turn, prompt: str) -> bool:
@@ -190,20 +191,25 @@ def play_to_caller(t: Turn, prompt: str) -> bool:
     caller = t.s.legs.get("a")
     if caller is None or not caller.endpoint:
         return False
-    _tell(t, Play(endpoint=caller.endpoint, prompt=prompt))
+    tell_media(t, Play(endpoint=caller.endpoint, prompt=prompt))
     return True
 
 
 def stop_caller_prompt(t: Turn) -> None:
     caller = t.s.legs.get("a")
     if caller is not None and caller.endpoint:
-        _tell(t, StopPlay(endpoint=caller.endpoint))
+        tell_media(t, StopPlay(endpoint=caller.endpoint))
 
 
 def _offer_agent(t: Turn, leg: Leg, opened: MediaOpened) -> None:
     offer = build_offer(address=opened.host, port=opened.port, session_id=_session_id(t),
                         session_version=_VERSION)
     leg = t.put(replace(leg, local_sdp=serialize_sdp(offer)))
+    from actors.call.callback import TRUNK_TARGET, dial_customer
+
+    if leg.target_uri.startswith(TRUNK_TARGET):
+        dial_customer(t, leg)  # a callback: the customer, through the trunk
+        return
     t.tell(SIP_PORT, Locate(call_id=t.call_id, leg=leg.name, aor=leg.target_uri))
 
 
@@ -224,6 +230,12 @@ def agent_answered(t: Turn, leg: Leg, resp: Response) -> None:
         end_call(t, cause="no_common_codec", status=488, by="", caller_status=488)
         return
     set_remote(t, leg.endpoint, audio)
+    if t.s.callback:
+        from actors.call.callback import agent_answered as callback_answered
+
+        connected(t, leg)
+        callback_answered(t, leg)
+        return
     connected(t, leg)
     bridge_if_ready(t)
 
@@ -237,9 +249,9 @@ def bridge_if_ready(t: Turn) -> None:
         return
     if caller.status != "confirmed":
         return
-    _tell(t, StopPlay(endpoint=caller.endpoint))
-    _tell(t, Bridge(a=caller.endpoint, b=agent.endpoint))
-    _tell(t, Record(call_id=t.call_id, left=caller.endpoint, right=agent.endpoint,
+    tell_media(t, StopPlay(endpoint=caller.endpoint))
+    tell_media(t, Bridge(a=caller.endpoint, b=agent.endpoint))
+    tell_media(t, Record(call_id=t.call_id, left=caller.endpoint, right=agent.endpoint,
                     agent=agent.agent, queue=t.s.queue))
 
 
@@ -315,6 +327,11 @@ def on_media_play_done(t: Turn, msg: PlayDone) -> None:
         return
     if t.s.announcing and msg.prompt == t.s.announcing:
         t.update(announcing="")
+        if t.s.callback:
+            from actors.call.callback import on_goodbye_played
+
+            on_goodbye_played(t)
+            return
         from actors.call.acd import waiting
 
         if waiting(t) and not t.s.bridge:
@@ -331,6 +348,12 @@ def on_media_dtmf(t: Turn, msg: DtmfDetected) -> None:
         from ivr.messages import Digit
 
         feed(t, Digit(digit=msg.digit))
+        return
+    from actors.call.acd import waiting
+    from actors.call.callback import CALLBACK_KEY, request_in_queue
+
+    if msg.digit == CALLBACK_KEY and waiting(t) and not t.s.bridge:
+        request_in_queue(t)
 
 
 def record_voicemail(t: Turn, mailbox: str, max_s: float) -> bool:
@@ -338,7 +361,7 @@ def record_voicemail(t: Turn, mailbox: str, max_s: float) -> bool:
     caller = t.s.legs.get("a")
     if caller is None or not caller.endpoint:
         return False
-    _tell(t, Record(call_id=t.call_id, left=caller.endpoint, right=caller.endpoint,
+    tell_media(t, Record(call_id=t.call_id, left=caller.endpoint, right=caller.endpoint,
                     queue=f"voicemail:{mailbox}"))
     t.timer("voicemail", max_s, VoicemailDone(mailbox=mailbox))
     return True

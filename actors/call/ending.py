@@ -8,13 +8,12 @@ confirmed one), and the call waits in ``ending`` until every answer or timeout i
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from actors.agent.messages import CallEnded as AgentCallEnded
 from actors.call.legs import cancel_for, in_dialog, response
 from actors.call.messages import CallEnded, Leg, MovedLegEnded
 from actors.call.turn import Turn
 from actors.queue.messages import Abandon
+from bus.message import evolve
 from media.messages import CloseEndpoint
 
 LIVE = ("trying", "early", "confirmed", "cancelling", "ending")
@@ -27,19 +26,19 @@ def hang_up(t: Turn, leg: Leg, *, status: int = 487) -> Leg:
     if leg.role == "uas" and leg.status in ("trying", "early"):
         t.respond(leg, leg.tx, response(t.request(leg.invite), status, leg=leg,
                                         local=t.local))
-        return t.put(replace(leg, status="ended", final_status=status))
+        return t.put(evolve(leg, status="ended", final_status=status))
     if leg.role == "uac" and leg.status in ("trying", "early"):
         t.cancel_timer(f"ring:{leg.name}")
         if not leg.invite:  # still being located: nothing was sent
-            return t.put(replace(leg, status="ended"))
+            return t.put(evolve(leg, status="ended"))
         if not leg.provisional:
             # §9.1: a CANCEL may only follow a provisional response
-            return t.put(replace(leg, cancel_pending=True, status="cancelling"))
+            return t.put(evolve(leg, cancel_pending=True, status="cancelling"))
         t.send(leg, cancel_for(t.request(leg.invite)), leg.peer)
-        return t.put(replace(leg, status="cancelling"))
+        return t.put(evolve(leg, status="cancelling"))
     leg, bye = in_dialog(leg, "BYE", local=t.local, call_id=t.call_id, n=t.next_n())
     t.send(leg, bye)
-    return t.put(replace(leg, status="ending"))
+    return t.put(evolve(leg, status="ending"))
 
 
 def end_call(t: Turn, *, cause: str, status: int = 0, by: str = "",
@@ -84,4 +83,4 @@ def maybe_done(t: Turn) -> None:
 
 
 def leg_ended(t: Turn, leg: Leg, **changes: object) -> Leg:
-    return t.put(replace(leg, status="ended", **changes))  # type: ignore[arg-type]
+    return t.put(evolve(leg, status="ended", **changes))

@@ -9,8 +9,6 @@ Hold is read from the offer (``a=sendonly``/``inactive`` or c=0.0.0.0): ``call.h
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from actors.agent.messages import Hold as AgentHold
 from actors.agent.messages import Unhold as AgentUnhold
 from actors.call.ending import end_call, leg_ended, maybe_done
@@ -25,6 +23,7 @@ from actors.call.legs import (
 )
 from actors.call.messages import CallHeld, CallResumed, Leg, OfferRelay
 from actors.call.turn import Turn
+from bus.message import evolve
 from sip.builders import make_response
 from sip.errors import SdpError
 from sip.message import Request, Response
@@ -83,12 +82,23 @@ def on_ack(t: Turn, leg: Leg, ack: Request) -> None:
         # The answer to the offer ``partner`` made in its 2xx: ACK it now, carrying that answer.
         t.send(partner, ack_for(partner, local=t.local, call_id=t.call_id, n=t.next_n(),
                                 body=sdp_of(ack)))
-        t.put(replace(partner, ack_deferred=False))
+        t.put(evolve(partner, ack_deferred=False))
 
 
 def on_bye(t: Turn, leg: Leg, tx: str, bye: Request) -> None:
     answer(t, leg, tx, bye, 200)
     leg = leg_ended(t, leg)
+    if leg.name == "a" and t.s.callback and t.s.phase in ("ivr", "queued", "ringing"):
+        from actors.call.anchor import close_endpoint
+
+        if t.s.phase == "ivr":  # accepted in the scheme, gone before its goodbye ended
+            from actors.call.callback import after_scheme
+            from actors.call.ivr_driver import caller_left
+
+            caller_left(t)
+            after_scheme(t, t.s.callback_queue, t.s.callback)
+        close_endpoint(t, leg)  # a queued callback: its place stays without the caller
+        return
     if leg.name == "a" and not t.s.bridge and t.s.phase in ("ivr", "queued", "ringing"):
         # The caller, answered by the IVR, leaves before anyone took the call.
         from actors.call.ivr_driver import caller_left
@@ -188,7 +198,7 @@ def on_reinvite_response(t: Turn, leg: Leg, resp: Response) -> None:
         if offered:
             t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
         else:
-            t.put(replace(leg, ack_deferred=True))
+            t.put(evolve(leg, ack_deferred=True))
         original = t.request(relay.request)
         ok = response(original, 200, leg=source, local=t.local, body=body)
         t.respond(source, relay.tx, ok)

@@ -25,7 +25,7 @@ caller hangs up (relay mode: no endpoint, the call ends with ``voicemail_unavail
 HTTP requests go to the IVR port of the process (:mod:`ivr.port`), which performs them and
 tells the outcome back; the interpreter's ``Log`` lines go there too, into the call's debug
 log ``<ivr log dir>/<scheme>/debug_<timestamp>-<callid>.log``. ``OfferCallback`` is
-journaled (``call.callback_requested``) for the callback service, which is not built yet.
+turned into a queued callback (:mod:`actors.call.callback`) when the scheme hangs up.
 """
 
 from __future__ import annotations
@@ -196,10 +196,20 @@ def _perform(t: Turn, state: IvrState, actions: Sequence[object]) -> None:
                 end_call(t, cause="voicemail_unavailable", status=200)
         elif isinstance(action, im.Hangup):
             _leave(t, state)
-            end_call(t, cause="ivr_hangup", status=200)
+            if t.s.callback_queue and anchoring(t):
+                from actors.call.callback import after_scheme, release_caller
+
+                after_scheme(t, t.s.callback_queue, t.s.callback)
+                release_caller(t)  # the caller goes; its place in the queue stays
+            else:
+                end_call(t, cause="ivr_hangup", status=200)
         elif isinstance(action, im.OfferCallback):
-            t.journal(CallbackRequested(call_id=t.call_id, queue=action.queue,
-                                        number=action.number, at=t.now))
+            if anchoring(t) and any(q.name == action.queue for q in t.settings.config.queues):
+                # registered when the scheme hangs up (after its goodbye)
+                t.update(callback=action.number or t.s.caller, callback_queue=action.queue)
+            else:
+                t.journal(CallbackRequested(call_id=t.call_id, queue=action.queue,
+                                            number=action.number, at=t.now))
     if lines:
         t.tell(IVR_PORT, im.DebugLines(call_id=t.call_id, scheme=state.scheme,
                                        lines=tuple(lines), done=state.phase == "done"))

@@ -7,9 +7,10 @@ and serialises what it sends, so every function here takes and returns plain val
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from actors.call.messages import Leg, LegDialog
+from bus.message import evolve
 from sip.builders import build_cancel, make_response, make_via
 from sip.dialog import Dialog
 from sip.fields import CSeq
@@ -75,7 +76,7 @@ def dialog_record(d: Dialog) -> LegDialog:
 
 
 def with_dialog(leg: Leg, dialog: Dialog, **changes: object) -> Leg:
-    return replace(leg, dialog=dialog_record(dialog), **changes)  # type: ignore[arg-type]
+    return evolve(leg, dialog=dialog_record(dialog), **changes)
 
 
 # ---------------------------------------------------------------- our addresses
@@ -113,7 +114,9 @@ def response(
         headers.extend(_common(local, transport_of(leg)))
     if body:
         headers.append(("Content-Type", SDP))
-    tag = dialog_of(leg).local_tag
+    if leg.dialog is None:
+        raise CallProtocolError(f"leg {leg.name} has no dialog yet")
+    tag = leg.dialog.local_tag
     return make_response(request, status, reason, to_tag=tag, headers=headers, body=body)
 
 

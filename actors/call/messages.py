@@ -155,6 +155,9 @@ class CallState(Message):
     ivr: IvrState | None = None
     #: anchored: the position announcement playing over the hold music ("" none)
     announcing: str = ""
+    #: a queued callback: the number to call back, and (from a scheme) the queue to wait in
+    callback: str = ""
+    callback_queue: str = ""
 
 
 # ---------------------------------------------------------------- timers

@@ -11,8 +11,6 @@ from ``a`` cancels ``b``; a 2xx from ``b`` that crosses our CANCEL is ACKed and 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from actors.agent.messages import Answered as AgentAnswered
 from actors.agent.messages import Ring as AgentRing
 from actors.call.ending import end_call, hang_up, leg_ended, maybe_done
@@ -30,6 +28,7 @@ from actors.call.legs import (
 from actors.call.messages import CallAnswered, CallCreated, CallRinging, Leg, NoAnswer
 from actors.call.trunk_auth import answer_challenge
 from actors.call.turn import Turn
+from bus.message import evolve
 from sip.builders import reason_phrase
 from sip.dialog import Dialog
 from sip.message import Response
@@ -169,7 +168,7 @@ def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
     request = new_invite(local=t.local, call_id=t.call_id, leg=leg.name, n=t.next_n(),
                          request_uri=request_uri, to_uri=to_uri, caller=t.s.caller,
                          transport=peer.transport, body=offer, max_forwards=max_forwards)
-    leg = t.put(replace(leg, invite=t.dump(request), tx=client_key(request), peer=peer,
+    leg = t.put(evolve(leg, invite=t.dump(request), tx=client_key(request), peer=peer,
                         status="trying"))
     t.send(leg, request, peer)
     t.timer(f"ring:{leg.name}", t.settings.ring_timeout_s, NoAnswer(leg=leg.name))
@@ -206,10 +205,10 @@ def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
     first = not leg.provisional
     leg = _early_dialog(t, leg, resp)
     sdp = sdp_of(resp)
-    leg = t.put(replace(leg, provisional=True, sdp=sdp or leg.sdp))
+    leg = t.put(evolve(leg, provisional=True, sdp=sdp or leg.sdp))
     if leg.cancel_pending:
         t.send(leg, cancel_for(t.request(leg.invite)), leg.peer)
-        t.put(replace(leg, cancel_pending=False))
+        t.put(evolve(leg, cancel_pending=False))
         return
     if leg.status == "cancelling" or t.s.phase != "ringing":
         return
@@ -224,7 +223,7 @@ def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
             status = 180
         t.respond(caller, caller.tx, response(t.request(caller.invite), status, leg=caller,
                                               local=t.local, body=body))
-        t.put(replace(caller, status="early"))
+        t.put(evolve(caller, status="early"))
     if first:
         t.journal(CallRinging(call_id=t.call_id, leg=leg.name, agent=leg.agent,
                               early_media=bool(sdp), at=t.now))
@@ -261,6 +260,11 @@ def _answered(t: Turn, leg: Leg, resp: Response) -> None:
 
         target_answered(t, leg)
         return
+    if leg.target_uri.startswith("trunk:") and t.s.callback:
+        from actors.call.callback import customer_answered
+
+        customer_answered(t, leg, resp)
+        return
     if leg.supervisor:
         from actors.call.supervise import supervisor_answered
 
@@ -286,7 +290,7 @@ def _answered(t: Turn, leg: Leg, resp: Response) -> None:
     else:
         # The caller made no offer: ours came in this 2xx; its answer arrives in the
         # caller's ACK and goes to ``leg`` in ours (RFC 3264 §5, delayed offer).
-        leg = t.put(replace(leg, ack_deferred=True))
+        leg = t.put(evolve(leg, ack_deferred=True))
     ok = response(t.request(caller.invite), 200, leg=caller, local=t.local, body=leg.sdp)
     t.respond(caller, caller.tx, ok)
     dialog = dialog_of(caller)
@@ -300,7 +304,7 @@ def _join(t: Turn, leg: Leg) -> None:
     IVR): re-INVITE the caller with its offer; the caller's answer goes in our ACK to it."""
     from actors.call.transfer import offer_to
 
-    leg = t.put(replace(leg, ack_deferred=True))
+    leg = t.put(evolve(leg, ack_deferred=True))
     offer_to(t, "a", leg.sdp, ack_to=leg.name)
     _connected(t, leg)
 
@@ -316,7 +320,7 @@ def _connected(t: Turn, leg: Leg) -> None:
     for other in list(t.s.legs.values()):  # ring-all: the other phones stop ringing
         if other.role == "uac" and other.name != leg.name and other.status in ("trying",
                                                                               "early"):
-            t.put(replace(hang_up(t, other), acd=False))
+            t.put(evolve(hang_up(t, other), acd=False))
     t.journal(CallAnswered(call_id=t.call_id, leg=leg.name, agent=leg.agent,
                            waited_s=max(0.0, t.now - (t.s.waiting_since or t.s.created_at)),
                            at=t.now,
@@ -387,7 +391,7 @@ def on_no_answer(t: Turn, msg: NoAnswer) -> None:
     if leg.acd:  # the agent actor times the ring out (CancelRing); this is a backstop
         from actors.call.acd import back_to_queue
 
-        t.put(replace(hang_up(t, leg), acd=False))
+        t.put(evolve(hang_up(t, leg), acd=False))
         back_to_queue(t)
         return
     end_call(t, cause="no_answer", status=480, caller_status=480)

@@ -12,14 +12,13 @@ the call's end hangs it up with the others. Every step is journaled as ``call.su
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from actors.agent.messages import SupervisorJoin, SupervisorLeave
 from actors.call.anchor import close_endpoint, media_address, open_endpoint, set_remote
 from actors.call.ending import hang_up
 from actors.call.legs import ack_for, sdp_of
 from actors.call.messages import CallSupervised, Leg
 from actors.call.turn import Turn
+from bus.message import evolve
 from media.messages import Join
 from sip.errors import OfferAnswerError, SdpError
 from sip.message import Response
@@ -62,7 +61,7 @@ def on_supervisor_join(t: Turn, msg: SupervisorJoin) -> None:
         return
     leg = _leg_of(t, msg.supervisor)
     if leg is not None:
-        leg = t.put(replace(leg, join=msg.mode))
+        leg = t.put(evolve(leg, join=msg.mode))
         if leg.status == "confirmed":
             _mix(t, leg)
         return

@@ -15,8 +15,6 @@ leg's SIP events to us. We join the leg with ``keep`` by the same two re-INVITEs
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from actors.call.ending import end_call, hang_up, maybe_done
 from actors.call.legs import ack_for, in_dialog
 from actors.call.messages import (
@@ -31,6 +29,7 @@ from actors.call.messages import (
 )
 from actors.call.setup import dial_external, ring_agent, status_line
 from actors.call.turn import Turn
+from bus.message import evolve
 from sip.errors import SipParseError
 from sip.fields import parse_name_addr
 from sip.grammar import parse_params
@@ -159,7 +158,7 @@ def target_answered(t: Turn, leg: Leg) -> None:
         hang_up(t, leg)
         transfer_failed(t, 488)
         return
-    leg = t.put(replace(leg, ack_deferred=True))
+    leg = t.put(evolve(leg, ack_deferred=True))
     offer_to(t, transfer.keep, leg.sdp, ack_to=leg.name)
 
 
@@ -178,13 +177,13 @@ def join_step(t: Turn, relay: OfferRelay, leg: Leg, body: bytes) -> None:
     """A 2xx to a re-INVITE we sent to join two legs."""
     if relay.then:
         # ``leg`` answered our offer-less re-INVITE with an offer: re-offer it to ``then``.
-        t.put(replace(leg, ack_deferred=True))
+        t.put(evolve(leg, ack_deferred=True))
         offer_to(t, relay.then, body, ack_to=leg.name)
         return
     t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
     other = t.leg(relay.ack_to)
     t.send(other, ack_for(other, local=t.local, call_id=t.call_id, n=t.next_n(), body=body))
-    t.put(replace(other, ack_deferred=False))
+    t.put(evolve(other, ack_deferred=False))
     t.update(relay=None)
     _transfer_done(t)
 
@@ -259,15 +258,15 @@ def on_handover(t: Turn, msg: LegHandover) -> None:
     if transfer is None or transfer.kind != "attended" or transfer.replaces_call != msg.from_call:
         if msg.leg is not None:  # nobody wants it any more: hang it up ourselves
             name = t.free_leg_name()
-            leg = t.put(replace(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call))
+            leg = t.put(evolve(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call))
             hang_up(t, leg)
         return
     if msg.leg is None:
         transfer_failed(t, 481)
         return
     name = t.free_leg_name()
-    t.put(replace(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call))
-    t.update(transfer=replace(transfer, new_leg=name))
+    t.put(evolve(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call))
+    t.update(transfer=evolve(transfer, new_leg=name))
     from actors.call.anchor import close_endpoint
 
     close_endpoint(t, t.leg(name))  # its offer goes to ``keep``: no longer anchored

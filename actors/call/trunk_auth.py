@@ -20,10 +20,10 @@ the branch counter, so one decide gives one result.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 
 from actors.call.messages import Leg
 from actors.call.turn import Turn
+from bus.message import evolve
 from conf.schema import Config, TrunkConfig
 from sip.digest import DigestChallenge, build_authorization, choose_challenge, parse_auth_header
 from sip.errors import DigestError
@@ -106,7 +106,7 @@ def answer_challenge(t: Turn, leg: Leg, resp: Response) -> bool:
     headers = _without_realm(invite.headers, header, challenge.realm)
     headers = headers.replaced("CSeq", str(CSeq(seq=invite.cseq.seq + 1, method="INVITE")))
     request = invite.with_headers(headers.appended(header, credentials)).with_top_via(via)
-    leg = t.put(replace(leg, invite=t.dump(request), tx=client_key(request), status="trying",
+    leg = t.put(evolve(leg, invite=t.dump(request), tx=client_key(request), status="trying",
                         provisional=False, dialog=None))
     t.send(leg, request, leg.peer)
     return True

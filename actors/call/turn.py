@@ -7,14 +7,14 @@ into ``(state, effects)`` at the end - but the SIP logic reads as steps ("answer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from actors.call.legs import LocalSip
 from actors.call.messages import CALLS_TOPIC, CallState, Leg, MediaMode
 from actors.call.states import CallEvent, advance
 from actors.effects import CancelTimer, Effect, Journal, Publish, Send, StartTimer, Stop
-from bus.message import Message
+from bus.message import Message, evolve
 from conf.schema import Config
 from ivr.registry import SchemeRegistry
 from sip.message import Request, Response
@@ -42,28 +42,36 @@ class CallSettings:
     wire: Wire = field(default_factory=Wire, compare=False)
 
 
+def _slot_setters(cls: type[CallState]) -> dict[str, Any]:
+    return {f.name: cls.__dict__[f.name].__set__ for f in fields(cls)}
+
+
+#: how a turn writes the fields of the record it owns (see :class:`Turn`)
+_SETTERS = _slot_setters(CallState)
+
+
 class Turn:
-    __slots__ = ("_changes", "_state", "effects", "now", "settings")
+    __slots__ = ("_owned", "_state", "effects", "now", "settings")
 
     def __init__(self, settings: CallSettings, state: CallState, now: float) -> None:
         self.settings = settings
         self._state = state
-        # Field changes not yet folded into a new record: one ``replace`` per read, not per
-        # write (a call's turn changes several fields before it looks at them again).
-        self._changes: dict[str, Any] = {}
+        # Copy on first write: the state given to ``decide`` is never touched; the first
+        # change copies it once, and later changes of this turn are written into that copy,
+        # which nobody else can see before ``result`` hands it out (a call's turn changes
+        # several fields, and reads them between changes: a new record per change or per
+        # read was most of what a turn cost).
+        self._owned = False
         self.now = now
         self.effects: list[Effect] = []
 
     @property
     def s(self) -> CallState:
-        if self._changes:
-            self._state = replace(self._state, **self._changes)
-            self._changes = {}
         return self._state
 
     @property
     def call_id(self) -> str:
-        return self.s.call_id
+        return self._state.call_id
 
     @property
     def local(self) -> LocalSip:
@@ -72,24 +80,31 @@ class Turn:
     # state
 
     def leg(self, name: str) -> Leg:
-        return self.s.legs[name]
+        return self._state.legs[name]
 
-    def _get(self, name: str) -> Any:
-        return self._changes[name] if name in self._changes else getattr(self._state, name)
+    def _set(self, name: str, value: Any) -> None:
+        setter = _SETTERS.get(name)
+        if setter is None:
+            raise TypeError(f"CallState has no field {name!r}")
+        if not self._owned:
+            self._state = evolve(self._state)
+            self._owned = True
+        setter(self._state, value)
 
     def put(self, leg: Leg) -> Leg:
-        self._changes["legs"] = {**self._get("legs"), leg.name: leg}
+        self._set("legs", {**self._state.legs, leg.name: leg})
         return leg
 
     def update(self, **changes: Any) -> None:
-        self._changes.update(changes)
+        for name, value in changes.items():
+            self._set(name, value)
 
     def go(self, event: CallEvent) -> None:
-        self._changes["phase"] = advance(self._get("phase"), event)
+        self._set("phase", advance(self._state.phase, event))
 
     def next_n(self) -> int:
-        n: int = self._get("seq") + 1
-        self._changes["seq"] = n
+        n = self._state.seq + 1
+        self._set("seq", n)
         return n
 
     def request(self, data: bytes) -> Request:

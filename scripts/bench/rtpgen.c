@@ -1,13 +1,25 @@
-/* RTP load generator for scripts/bench/media.py (the Python generator's protocol, in C).
+/* RTP load generator and baseline reflector for scripts/bench/media.py.
  *
  * A Python generator spends about 10 us of CPU per packet sent or received, so at 500 calls
  * (50,000 packets/s each way) it would need a whole core of the two this benchmark shares
  * with the workers it measures. This one needs a fraction of that, so the figures say what
  * the workers can do. Build: cc -O2 -o rtpgen rtpgen.c (media.py does it when cc exists).
  *
- * stdin: line 1 the number of calls N; line 2 a JSON object
- *   {"targets": [2N ports], "warmup": s, "seconds": s}
- * stdout: line 1 the 2N local ports as a JSON array; at the end one JSON object of results.
+ * Generator (no argument)
+ *   stdin: line 1 the number of calls N; line 2 a JSON object
+ *     {"targets": [2N ports], "warmup": s, "seconds": s}
+ *   stdout: line 1 the 2N local ports as a JSON array; at the end one JSON object of results.
+ *   Every 0.25 ms one group of legs (1/80) sends its packet, stamped with the send time
+ *   (CLOCK_REALTIME). Arrivals are timed by the kernel (SO_TIMESTAMPNS: when the packet
+ *   reached the phone's socket), not by when this process gets round to reading them, so
+ *   the generator's own scheduling delays (it shares the cores with what it measures) are
+ *   not counted as jitter. For the same reason it never waits for arrivals: it sleeps until
+ *   the next group is due, then reads everything that came meanwhile.
+ *
+ * Reflector ("reflect"): a relay with nothing else to do, for the baseline.
+ *   stdin: line 1 the number of legs L (even); line 2 a JSON array of L phone ports.
+ *   stdout: line 1 the L local ports. Every 2 ms, like a worker, a packet received on leg
+ *   i leaves from leg i^1 to phone i^1, unchanged. Runs until stdin closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,11 +37,15 @@
 #include <unistd.h>
 
 #define PERIOD 0.02
-#define GROUPS 10
+/* Legs send in 80 groups 0.25 ms apart: phones are not in step, and their phases spread
+ * over the workers' 2 ms poll interval as well (groups 2 ms apart would all share one
+ * phase against it, so how a run's start fell against the polls would swing the result). */
+#define GROUPS 80
+#define POLL_S 0.002
 
-static double now_s(void) {
+static double clock_s(clockid_t clock) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
@@ -38,6 +54,13 @@ static double cpu_s(void) {
     getrusage(RUSAGE_SELF, &u);
     return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
            u.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_until(double when) { /* CLOCK_REALTIME, absolute */
+    struct timespec t = {.tv_sec = (time_t)when};
+    t.tv_nsec = (long)((when - (double)t.tv_sec) * 1e9);
+    if (t.tv_nsec >= 1000000000L) t.tv_nsec = 999999999L;
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &t, NULL) == EINTR) {}
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -55,35 +78,89 @@ static unsigned char ulaw(int pcm) { /* G.711 u-law, as media.g711 */
     return (unsigned char)((((8 - seg) << 4) | (0x0F - ((mag >> seg) & 0x0F))) | sign);
 }
 
-int main(void) {
-    int calls;
-    if (scanf("%d", &calls) != 1 || calls <= 0) return 2;
-    int n = 2 * calls;
+/* Bind n UDP sockets on 127.0.0.1 and print their ports as a JSON array. */
+static int *open_sockets(int n, int timestamps) {
     int *socks = calloc(n, sizeof(int));
-    struct sockaddr_in *targets = calloc(n, sizeof(struct sockaddr_in));
     printf("[");
     for (int i = 0; i < n; i++) {
         socks[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7F000001)};
-        if (bind(socks[i], (struct sockaddr *)&a, sizeof a) < 0) return 3;
-        int size = 1 << 16;
+        if (socks[i] < 0 || bind(socks[i], (struct sockaddr *)&a, sizeof a) < 0) exit(3);
+        int size = 1 << 16, on = 1;
         setsockopt(socks[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        if (timestamps) setsockopt(socks[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
         socklen_t len = sizeof a;
         getsockname(socks[i], (struct sockaddr *)&a, &len);
         printf("%s%d", i ? "," : "", ntohs(a.sin_port));
     }
     printf("]\n");
     fflush(stdout);
+    return socks;
+}
+
+/* Parse the first n integers of the JSON array starting at the first '[' of line. */
+static void parse_ports(const char *line, int n, struct sockaddr_in *out) {
+    const char *p = strchr(line, '[');
+    for (int i = 0; i < n && p; i++) {
+        char *end;
+        out[i].sin_family = AF_INET;
+        out[i].sin_addr.s_addr = htonl(0x7F000001);
+        out[i].sin_port = htons((uint16_t)strtol(p + 1, &end, 10));
+        p = end;
+    }
+}
+
+static char line[1 << 20];
+
+static int reflect(void) {
+    int n;
+    if (scanf("%d", &n) != 1 || n <= 0 || n % 2) return 2;
+    int *socks = open_sockets(n, 0);
+    struct sockaddr_in *phones = calloc(n, sizeof(struct sockaddr_in));
+    while (fgets(line, sizeof line, stdin) && !strchr(line, '[')) {}
+    parse_ports(line, n, phones);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)n};
+    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev); /* stdin: closed = stop */
+    for (int i = 0; i < n; i++) {
+        ev.data.u32 = (uint32_t)i;
+        epoll_ctl(ep, EPOLL_CTL_ADD, socks[i], &ev);
+    }
+    unsigned char buf[2048];
+    struct epoll_event events[1024];
+    /* Like the workers: every 2 ms on an exact grid, relay whatever came. */
+    double next = clock_s(CLOCK_REALTIME);
+    for (;;) {
+        next += POLL_S;
+        sleep_until(next);
+        int ready;
+        while ((ready = epoll_wait(ep, events, 1024, 0)) > 0) {
+            for (int e = 0; e < ready; e++) {
+                int i = (int)events[e].data.u32;
+                if (i == n) {
+                    if (read(0, buf, sizeof buf) <= 0) return 0;
+                    continue;
+                }
+                ssize_t got;
+                while ((got = recv(socks[i], buf, sizeof buf, 0)) >= 0)
+                    sendto(socks[i ^ 1], buf, (size_t)got, 0, (struct sockaddr *)&phones[i ^ 1],
+                           sizeof phones[i ^ 1]);
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "reflect") == 0) return reflect();
+    int calls;
+    if (scanf("%d", &calls) != 1 || calls <= 0) return 2;
+    int n = 2 * calls;
+    int *socks = open_sockets(n, 1);
+    struct sockaddr_in *targets = calloc(n, sizeof(struct sockaddr_in));
     /* {"targets": [p, p, ...], "warmup": w, "seconds": s} -- parsed loosely */
-    static char line[1 << 20];
     double warmup = 1, seconds = 5;
     while (fgets(line, sizeof line, stdin) && !strchr(line, '{')) {}
-    char *p = strchr(line, '[');
-    for (int i = 0; i < n && p; i++) {
-        targets[i].sin_family = AF_INET;
-        targets[i].sin_addr.s_addr = htonl(0x7F000001);
-        targets[i].sin_port = htons((uint16_t)strtol(p + 1, &p, 10));
-    }
+    parse_ports(line, n, targets);
     char *w = strstr(line, "\"warmup\"");
     if (w) warmup = strtod(strchr(w, ':') + 1, NULL);
     char *s = strstr(line, "\"seconds\"");
@@ -108,18 +185,22 @@ int main(void) {
     size_t cap = (size_t)(n * (seconds + 1) / PERIOD) + 1024, count = 0;
     double *transit = malloc(cap * sizeof(double));
     int *leg = malloc(cap * sizeof(int));
-    double start = now_s() + 0.05, from = start + warmup, to = from + seconds;
+    double start = clock_s(CLOCK_REALTIME) + 0.05, from = start + warmup, to = from + seconds;
     double stop_at = to + 0.3, cpu0 = cpu_s();
     long sent = 0, received = 0, step = 0;
     unsigned char pkt[172], buf[2048];
+    char control[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
     struct epoll_event events[1024];
     for (;;) {
-        double t = now_s();
-        if (t >= stop_at) break;
         double due = start + step * PERIOD / GROUPS;
-        if (due <= t && due < to) {
+        int sending = due < to;
+        double wake = sending ? due : stop_at;
+        sleep_until(wake);
+        if (sending) {
             for (int i = (int)(step % GROUPS); i < n; i += GROUPS) {
-                double stamp = now_s();
+                double stamp = clock_s(CLOCK_REALTIME);
                 pkt[0] = 0x80;
                 pkt[1] = 0;
                 uint16_t sq = htons(seq[i]);
@@ -138,27 +219,38 @@ int main(void) {
                 if (stamp >= from && stamp < to) sent++;
             }
             step++;
-            continue;
         }
-        double until = (due < to ? due : stop_at) - t;
-        int ms = until > 0 ? (int)ceil(until * 1000) : 0; /* never spin */
-        int ready = epoll_wait(ep, events, 1024, ms);
-        for (int e = 0; e < ready; e++) {
-            int i = (int)events[e].data.u32;
-            for (;;) {
-                ssize_t got = recv(socks[i], buf, sizeof buf, 0);
-                if (got < 20) break;
-                double arrived = now_s(), stamp;
-                uint64_t bits = 0;
-                for (int b = 0; b < 8; b++) bits = (bits << 8) | buf[12 + b];
-                memcpy(&stamp, &bits, 8);
-                if (stamp >= from && stamp < to && count < cap) {
-                    received++;
-                    transit[count] = arrived - stamp;
-                    leg[count++] = i;
+        /* Everything that arrived meanwhile, each with the kernel's arrival time. */
+        int ready;
+        while ((ready = epoll_wait(ep, events, 1024, 0)) > 0) {
+            for (int e = 0; e < ready; e++) {
+                int i = (int)events[e].data.u32;
+                for (;;) {
+                    msg.msg_control = control;
+                    msg.msg_controllen = sizeof control;
+                    ssize_t got = recvmsg(socks[i], &msg, 0);
+                    if (got < 0) break;
+                    if (got < 20) continue;
+                    double arrived = -1, stamp;
+                    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                            struct timespec t;
+                            memcpy(&t, CMSG_DATA(c), sizeof t);
+                            arrived = t.tv_sec + t.tv_nsec / 1e9;
+                        }
+                    if (arrived < 0) arrived = clock_s(CLOCK_REALTIME);
+                    uint64_t bits = 0;
+                    for (int b = 0; b < 8; b++) bits = (bits << 8) | buf[12 + b];
+                    memcpy(&stamp, &bits, 8);
+                    if (stamp >= from && stamp < to && count < cap) {
+                        received++;
+                        transit[count] = arrived - stamp;
+                        leg[count++] = i;
+                    }
                 }
             }
         }
+        if (!sending) break;
     }
     double cpu = cpu_s() - cpu0;
     double *fastest = malloc(n * sizeof(double));
@@ -171,10 +263,11 @@ int main(void) {
     qsort(transit, count, sizeof(double), cmp_double);
     double p99 = count ? added[(size_t)(0.99 * (count - 1))] * 1000 : INFINITY;
     double p50 = count ? transit[count / 2] * 1000 : INFINITY;
+    double worst = count ? added[count - 1] * 1000 : INFINITY;
     printf("{\"sent\": %ld, \"received\": %ld, \"jitter_p99_ms\": %.4f, "
-           "\"transit_p50_ms\": %.4f, \"generator_cpu\": %.4f}\n",
-           sent, received, isinf(p99) ? 1e9 : p99, isinf(p50) ? 1e9 : p50,
-           cpu / (stop_at - start));
+           "\"jitter_max_ms\": %.4f, \"transit_p50_ms\": %.4f, \"generator_cpu\": %.4f}\n",
+           sent, received, isinf(p99) ? 1e9 : p99, isinf(worst) ? 1e9 : worst,
+           isinf(p50) ? 1e9 : p50, cpu / (stop_at - start));
     fflush(stdout);
     return 0;
 }

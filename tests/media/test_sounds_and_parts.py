@@ -168,14 +168,33 @@ def test_frame_queue_takes_one_frame_per_row_and_bounds_the_rest() -> None:
     for row, law in ((0, 0), (1, 1), (2, 0)):
         queue.set_law(row, law, 3)
     frame = ulaw_encode(tone(500.0, 160)).tobytes()
-    queue.arrivals = [(0, frame)] * 5 + [(2, frame)]
+    for row in (0, 0, 0, 0, 0, 2):
+        queue.add(row, frame)
+    assert [queue.pending(r) for r in range(3)] == [5, 0, 1]
     pcm = queue.take(3)
     assert np.abs(pcm[0]).max() > 1000 and np.abs(pcm[2]).max() > 1000
     assert np.abs(pcm[1]).max() <= 8  # A-law silence decodes to ±8
-    assert [r for r, _ in queue.arrivals] == [0, 0]  # at most two wait beyond the one taken
-    queue.take(3)
-    queue.take(3)
-    assert queue.arrivals == []
+    assert [queue.pending(r) for r in range(3)] == [2, 0, 0]  # at most two wait
+    assert np.abs(queue.take(3)[0]).max() > 1000
+    assert np.abs(queue.take(3)[0]).max() > 1000
+    silent = queue.take(3)
+    assert np.abs(silent[0]).max() <= 8 and np.abs(silent[2]).max() <= 8  # µ-law 0xFF: 0
+    assert [queue.pending(r) for r in range(3)] == [0, 0, 0]
+
+
+def test_frame_queue_silence_follows_the_law_and_forget_clears_a_row() -> None:
+    queue = FrameQueue()
+    queue.set_law(0, 0, 2)
+    queue.set_law(1, 1, 2)
+    loud_ulaw = bytes([0x10]) * 160
+    queue.add(0, loud_ulaw)
+    queue.add(0, loud_ulaw)
+    queue.forget(0)
+    assert queue.pending(0) == 0
+    pcm = queue.take(2)
+    assert not pcm[0].any() and np.abs(pcm[1]).max() <= 8  # µ-law and A-law silence
+    queue.set_law(1, 0, 2)  # the row's silence changes with its law
+    assert not queue.take(2).any()
 
 
 def test_rows_and_ring() -> None:

@@ -67,6 +67,29 @@ def test_readable_by_the_standard_library_after_flush(tmp_path: Path) -> None:
     assert np.array_equal(frames[:, 0], left) and np.array_equal(frames[:, 1], right)
 
 
+def test_an_unbuffered_file_gets_the_same_bytes_and_is_valid_after_every_flush(
+        tmp_path: Path) -> None:
+    path = tmp_path / "raw.wav"
+    reference = io.BytesIO()
+    expected = WavWriter(reference)
+    chunks = [stereo(160, seed) for seed in range(3)] + [stereo(0)]
+    with path.open("w+b", buffering=0) as f:
+        writer = WavWriter(f)
+        for i, chunk in enumerate(chunks):
+            writer.write(chunk)
+            expected.write(chunk)
+            writer.flush()
+            expected.flush()
+            got = read_wav(path.read_bytes()).samples
+            assert np.array_equal(got, np.concatenate(chunks[: i + 1]))
+        writer.write(stereo(10, 9)[:, ::-1])  # not contiguous: written all the same
+        expected.write(stereo(10, 9)[:, ::-1])
+        assert read_wav(path.read_bytes()).samples.shape == (480, 2)  # tail not flushed
+        writer.close()
+        expected.close()
+    assert path.read_bytes() == reference.getvalue()
+
+
 def test_reader_cuts_an_overlong_data_chunk_to_whole_frames() -> None:
     buffer = io.BytesIO()
     writer = WavWriter(buffer)

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 
 from bus.message import Message
+from media.dtmf_inband import dtmf_sequence
+from media.g711 import ulaw_encode
+from media.messages import DtmfDetected
 from media.recorder import FinishedRecording
 from media.recording_store import RecordingRow, RecordingStore
 from media.registrar import Registrar
@@ -22,6 +25,28 @@ from store.db import open_pool
 from tests.media.phones import Phone, dominant_frequency, eventually, stream, tone
 
 PORTS = range(31000, 31100, 2)
+
+
+def test_inband_detection_runs_on_the_polls_after_the_tick(tmp_path: Path) -> None:
+    """The tick queues detection (one step per block of legs) instead of running it, so
+    relaying never waits for it; closing a watched leg finishes what is queued first."""
+    h = Harness(tmp_path)
+    w = h.worker
+    a, b = w.open("call-d", "caller"), w.open("call-d", "agent")
+    codes = ulaw_encode(dtmf_sequence("7", on_ms=100, off_ms=60)).tobytes()
+    for n in range(len(codes) // 160):
+        w._frames.add(a.slot, codes[n * 160 : (n + 1) * 160])
+        w._begin_tick(n * 0.02)
+        assert len(w._clockwork.steps) == 1  # one block: the caller (agents speak RFC 4733)
+        w._clockwork.run_step()
+    digits = [(m.digit, m.method) for _, m in h.events if isinstance(m, DtmfDetected)]
+    assert digits == [("7", "inband")]
+    w._begin_tick(1.0)
+    assert w._clockwork.steps
+    w.close_endpoint(a.id)
+    assert not w._clockwork.steps and not w._dtmf.owners
+    w.close_endpoint(b.id)
+    h.close()
 
 
 class Harness:
@@ -177,11 +202,13 @@ def test_skipped_ticks_keep_the_recording_duration(tmp_path: Path) -> None:
     w.record("call-s", a.id, b.id)
     frame = bytes([0x10]) * 160  # a loud µ-law code
     for n in range(10):
-        w._frames.arrivals += [(a.slot, frame), (b.slot, frame)]
+        w._frames.add(a.slot, frame)
+        w._frames.add(b.slot, frame)
         w.tick(n * 0.02)
     w._skip(30)
     for n in range(10):
-        w._frames.arrivals += [(a.slot, frame), (b.slot, frame)]
+        w._frames.add(a.slot, frame)
+        w._frames.add(b.slot, frame)
         w.tick(0.8 + n * 0.02)
     w.close_endpoint(a.id)
     (finished,) = h.finished

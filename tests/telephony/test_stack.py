@@ -135,6 +135,30 @@ def test_our_2xx_is_resent_until_the_ack_comes_and_reported_if_it_never_does() -
                                    method="INVITE")]
 
 
+def test_only_the_2xx_still_waiting_for_its_ack_is_resent() -> None:
+    s = stack()
+    answered = []
+    for n, call in enumerate(("c1", "c2")):
+        data = request_text("INVITE", call_id=call, from_tag="x", branch=f"z9hG4bK{call}",
+                            body=b"v=0\r\n")
+        (invite,) = delivered(s.datagram(data, CARRIER, 0.1 * n))
+        request = parse_datagram(invite.request)
+        assert isinstance(request, Request)
+        ok = make_response(request, 200, to_tag=f"{CALL}.a",
+                           headers=[("Contact", "<sip:c@h>")])
+        s.from_call(f"call/{CALL}", SendResponse(call_id=CALL, leg="a", tx=invite.tx,
+                                                  response=serialize(ok)), 0.1 * n)
+        answered.append(request)
+    assert s.next_timer() == 0.5  # c1's 2xx, sent at 0.0, is due again after T1
+    ack = request_text("ACK", call_id="c1", from_tag="x", to_tag=f"{CALL}.a",
+                       branch="z9hG4bKc1ack")
+    s.datagram(ack, CARRIER, 0.2)
+    assert s.next_timer() == 0.6  # c1's timer is gone; c2's is next
+    resent = [m for m in sent(s.handle_timer(0.6)) if isinstance(m, Response)]
+    assert [(m.status, m.call_id) for m in resent] == [(200, "c2")]
+    assert [m.call_id for m in answered] == ["c1", "c2"]
+
+
 def test_a_retransmitted_2xx_gets_the_same_ack_without_bothering_the_call() -> None:
     s = stack()
     invite = request_text("INVITE", call_id=f"{CALL}.b@h", from_tag=f"{CALL}.b",
