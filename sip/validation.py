@@ -106,6 +106,8 @@ def _extensions(request: Request, policy: RequestPolicy) -> Rejection | None:
     tags = list(request.require)
     if policy.proxy:
         tags.extend(request.proxy_require)
+    if not tags:
+        return None  # nearly every request: nothing required
     supported = {t.lower() for t in policy.extensions}
     unsupported = [t for t in tags if t.lower() not in supported]
     if unsupported:

@@ -9,6 +9,8 @@ safe, and a miss just parses: the cache changes how fast, never what.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from sip.message import Request, Response
 from sip.parser import parse_datagram
 from sip.serializer import serialize
@@ -32,9 +34,11 @@ class Wire:
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
-        self._items: dict[bytes, Request | Response] = {}
+        # Ordered dicts: dropping the oldest entry of a plain dict (``next(iter(d))``) walks
+        # every slot freed since the dict was last compacted, thousands in a full memo.
+        self._items: OrderedDict[bytes, Request | Response] = OrderedDict()
         # id(message) -> (message, bytes): the entry holds the message, so the id stays its own
-        self._bytes: dict[int, tuple[Request | Response, bytes]] = {}
+        self._bytes: OrderedDict[int, tuple[Request | Response, bytes]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -71,9 +75,9 @@ class Wire:
     def _remember(self, data: bytes, message: Request | Response) -> None:
         items = self._items
         if len(items) >= self.size:
-            del items[next(iter(items))]  # oldest first: dicts keep insertion order
+            items.popitem(last=False)  # the oldest
         items[data] = message
         by_id = self._bytes
         if len(by_id) >= self.size:
-            del by_id[next(iter(by_id))]
+            by_id.popitem(last=False)
         by_id[id(message)] = (message, data)

@@ -20,6 +20,9 @@ CPU per call from the system's /proc times over the step. Memory per dialog: RSS
 measured before the ramp, after 20 warm-up calls (after an overloaded step the heap is
 already grown and RSS no longer moves).
 
+``--py-spy RAW`` samples the telephony process during the ramp (py-spy's collapsed stacks,
+one line per stack: ``grep 'service:telephony' RAW`` keeps its event loop thread).
+
 ``--vs-sippy`` runs sippy's ``b2bua`` (the PyPI package ``sippy``, installed into .venv-sippy
 for the benchmark only if missing) the same way in the same run: same SIPp scenarios
 (scripts/bench/sipp/), same rates, same step length, same failure bar, each system with a
@@ -36,6 +39,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -345,6 +349,16 @@ def start_sippy(far_port: int, root: Path) -> tuple[subprocess.Popen[bytes], str
     return proc, f"127.0.0.1:{port}"
 
 
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (every thread, 100 Hz, without pausing it) into ``out``."""
+    exe = Path(sys.executable).with_name("py-spy")
+    if not exe.exists():
+        raise SystemExit(f"--py-spy needs {exe}: pip install py-spy into the venv")
+    return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--rate", "100",
+                             "--nonblocking", "--threads", "--format", "raw", "--output",
+                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()  # sippy's b2bua does not always stop on it: killed after 5 s
@@ -365,6 +379,9 @@ def main() -> None:
     ap.add_argument("--retries", type=int, default=1, help="re-runs of a failing step")
     ap.add_argument("--vs-sippy", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--py-spy", type=Path, metavar="RAW",
+                    help="sample the telephony process with py-spy during the ramp (needs "
+                         "py-spy in the venv) and write its collapsed stacks to RAW")
     a = ap.parse_args()
     rates = sorted(int(r) for r in a.rates.split(","))
     root = Path(tempfile.mkdtemp(prefix="contactor-sipbench-"))
@@ -399,7 +416,13 @@ def main() -> None:
             per_dialog[system.name] = memory_per_dialog(system, a.dialogs, root)
             print(f"  {system.name:9} memory: {per_dialog[system.name] / 1024:.1f} KiB per "
                   f"call ({a.dialogs} calls up at once)", flush=True)
-        ramp(systems, rates, a.step_s, a.call_ms, root, a.max_setup_ms, a.retries)
+        spy = start_py_spy(tel.pid, a.py_spy) if a.py_spy else None
+        try:
+            ramp(systems, rates, a.step_s, a.call_ms, root, a.max_setup_ms, a.retries)
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+                spy.wait(30)
         for system in systems:
             prefix = "" if system.name == "contactor" else f"{system.name}_"
             result.update(system.figures(prefix))
