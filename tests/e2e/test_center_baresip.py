@@ -68,14 +68,6 @@ def center() -> Iterator[Center]:
         yield c
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Sipp]]:
-    started: list[Sipp] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
 # ---------------------------------------------------------------- baresip
 
 

@@ -29,14 +29,6 @@ def center() -> Iterator[Center]:
         yield c
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Sipp]]:
-    started: list[Sipp] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
 def test_a_caller_presses_star_hangs_up_and_is_called_back_when_an_agent_is_ready(
         center: Center, procs: list[Sipp], tmp_path: Path) -> None:
     since = time.time()

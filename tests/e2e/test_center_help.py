@@ -30,14 +30,6 @@ def center() -> Iterator[Center]:
         yield c
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Sipp]]:
-    started: list[Sipp] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
 def registered_phone(center: Center, procs: list[Sipp], name: str, ext: str, password: str,
                      talk_ms: int) -> Sipp:
     port = free_port(PHONE_IP, tcp_too=False)

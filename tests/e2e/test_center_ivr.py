@@ -140,14 +140,6 @@ def center() -> Iterator[Center]:
         yield c
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Sipp]]:
-    started: list[Sipp] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
 def debug_log(center: Center, call_id: str) -> list[str]:
     """The call's debug log as a technologist reads it: ``contactor ivr log CALL_ID``."""
     out = center.cli("ivr", "log", call_id)

@@ -99,14 +99,6 @@ def center() -> Iterator[Center]:
         yield c
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Sipp]]:
-    started: list[Sipp] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
 def agent(center: Center, verb: str, login: str, *args: str) -> str:
     out = center.cli("agent", verb, login, *args)
     assert out.returncode == 0, out.stdout + out.stderr

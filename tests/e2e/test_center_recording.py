@@ -34,14 +34,6 @@ def center() -> Iterator[Center]:
         yield c
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Sipp]]:
-    started: list[Sipp] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
 def rtp_peer(name: str, scenario: str, *, ip: str, port: int, remote: str | None,
              procs: list[Sipp], extra: list[str], keys: dict[str, str]) -> Sipp:
     """A SIPp peer whose RTP (a pcap it plays) comes from a port of its own."""

@@ -42,14 +42,6 @@ def center() -> Iterator[Center]:
         yield c
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Sipp]]:
-    started: list[Sipp] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
 def _query(center: Center, sql: str, *args: object) -> list[tuple[object, ...]]:
     running = embedded_status(center.data)
     assert running is not None
