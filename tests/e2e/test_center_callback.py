@@ -16,8 +16,8 @@ from tests.e2e.center import Center, running_center
 from tests.e2e.test_center_ivr import caller_scenario
 from tests.e2e.test_center_queues import agent, journal, wait_for
 from tests.e2e.test_center_queues import prepare as queues_prepare
-from tests.e2e.test_center_recording import rtp_peer
-from tests.telephony.harness import CARRIER_IP, PHONE_IP, Sipp, free_port, sipp
+from tests.e2e.test_center_recording import registered_phone, rtp_peer
+from tests.telephony.harness import CARRIER_IP, Sipp, free_port
 
 TALK_MS = 2000
 
@@ -36,14 +36,7 @@ def test_a_caller_presses_star_hangs_up_and_is_called_back_when_an_agent_is_read
     # answers and waits for the end, which the agent's hang-up brings
     customer = rtp_peer("customer", "phone_rtp_wait_bye.xml", ip=CARRIER_IP, port=5080,
                         remote=None, procs=procs, extra=[], keys={"user": "customer"})
-    phone_port = free_port(PHONE_IP, tcp_too=False)
-    anna = rtp_peer("phone-anna", "phone_rtp.xml", ip=PHONE_IP, port=phone_port, remote=None,
-                    procs=procs, extra=["-d", str(TALK_MS)], keys={"user": "1001"})
-    reg = sipp("register-anna", "register.xml", local_ip=PHONE_IP,
-               local_port=free_port(PHONE_IP, tcp_too=False),
-               remote=f"127.0.0.1:{center.sip_port}", extra=["-au", "1001", "-ap", "anna-1001"],
-               keys={"user": "1001", "contact_port": str(phone_port)})
-    assert reg.wait(15) == 0, reg.errors()
+    anna = registered_phone(center, procs, "anna", "1001", "anna-1001", TALK_MS)
     agent(center, "login", "anna", "--phone", "sip:1001@127.0.0.1")  # not ready yet
     caller = rtp_peer("caller-star", str(caller_scenario(tmp_path, [(2000, "star")])),
                       ip=CARRIER_IP, port=free_port(CARRIER_IP, tcp_too=False),

@@ -16,8 +16,8 @@ from bus.client import GatewayClient
 from tests.e2e.center import Center, running_center
 from tests.e2e.test_center_queues import agent, journal, wait_for
 from tests.e2e.test_center_queues import prepare as queues_prepare
-from tests.e2e.test_center_recording import rtp_peer
-from tests.telephony.harness import CARRIER_IP, PHONE_IP, Sipp, free_port, sipp
+from tests.e2e.test_center_recording import registered_phone, rtp_peer
+from tests.telephony.harness import CARRIER_IP, Sipp, free_port
 
 AGENT_TALK_MS = 9000
 SUPERVISOR_TALK_MS = 2000
@@ -28,19 +28,6 @@ def center() -> Iterator[Center]:
     with running_center("contactor-e2e-help-",
                         lambda c: queues_prepare(c, media="anchored")) as c:
         yield c
-
-
-def registered_phone(center: Center, procs: list[Sipp], name: str, ext: str, password: str,
-                     talk_ms: int) -> Sipp:
-    port = free_port(PHONE_IP, tcp_too=False)
-    phone = rtp_peer(f"phone-{name}", "phone_rtp.xml", ip=PHONE_IP, port=port, remote=None,
-                     procs=procs, extra=["-d", str(talk_ms)], keys={"user": ext})
-    reg = sipp(f"register-{name}", "register.xml", local_ip=PHONE_IP,
-               local_port=free_port(PHONE_IP, tcp_too=False),
-               remote=f"127.0.0.1:{center.sip_port}", extra=["-au", ext, "-ap", password],
-               keys={"user": ext, "contact_port": str(port)})
-    assert reg.wait(15) == 0, reg.errors()
-    return phone
 
 
 def test_a_supervisor_whispers_from_her_own_phone_and_leaves_while_the_call_goes_on(

@@ -16,8 +16,8 @@ import pytest
 from tests.e2e.center import Center, running_center
 from tests.e2e.test_center_queues import agent, journal, wait_for
 from tests.e2e.test_center_queues import prepare as queues_prepare
-from tests.e2e.test_center_recording import rtp_peer
-from tests.telephony.harness import CARRIER_IP, PHONE_IP, Sipp, free_port, sipp
+from tests.e2e.test_center_recording import registered_phone, rtp_peer
+from tests.telephony.harness import CARRIER_IP, Sipp, free_port
 
 TALK_S = 2.0
 FRONT = """
@@ -154,14 +154,7 @@ def test_rfc4733_digits_walk_the_menu_past_a_wrong_key_to_an_agent(
         center: Center, procs: list[Sipp], tmp_path: Path) -> None:
     since = time.time()
     ext, password, login = "1001", "anna-1001", "anna"
-    phone_port = free_port(PHONE_IP, tcp_too=False)
-    rtp_peer("phone-rtp", "phone_rtp.xml", ip=PHONE_IP, port=phone_port, remote=None,
-             procs=procs, extra=["-d", str(int(TALK_S * 1000))], keys={"user": ext})
-    reg = sipp("register-anna", "register.xml", local_ip=PHONE_IP,
-               local_port=free_port(PHONE_IP, tcp_too=False),
-               remote=f"127.0.0.1:{center.sip_port}", extra=["-au", ext, "-ap", password],
-               keys={"user": ext, "contact_port": str(phone_port)})
-    assert reg.wait(15) == 0, reg.errors()
+    registered_phone(center, procs, login, ext, password, int(TALK_S * 1000))
     agent(center, "login", login, "--phone", f"sip:{ext}@127.0.0.1")
     agent(center, "ready", login)
     # "Hello." then the menu (barge-in): 5 is wrong -> "Wrong key." and the menu again -> 1

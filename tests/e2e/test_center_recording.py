@@ -43,6 +43,21 @@ def rtp_peer(name: str, scenario: str, *, ip: str, port: int, remote: str | None
     return proc
 
 
+def registered_phone(center: Center, procs: list[Sipp], name: str, ext: str, password: str,
+                     talk_ms: int) -> Sipp:
+    """A SIPp phone sending RTP, registered with digest as ``ext``: it answers an offer from
+    the media pool, talks ``talk_ms`` and hangs up."""
+    port = free_port(PHONE_IP, tcp_too=False)
+    phone = rtp_peer(f"phone-{name}", "phone_rtp.xml", ip=PHONE_IP, port=port, remote=None,
+                     procs=procs, extra=["-d", str(talk_ms)], keys={"user": ext})
+    reg = sipp(f"register-{name}", "register.xml", local_ip=PHONE_IP,
+               local_port=free_port(PHONE_IP, tcp_too=False),
+               remote=f"127.0.0.1:{center.sip_port}", extra=["-au", ext, "-ap", password],
+               keys={"user": ext, "contact_port": str(port)})
+    assert reg.wait(15) == 0, reg.errors()
+    return phone
+
+
 def channels(path: Path) -> np.ndarray:
     """The recording's samples, shape (frames, channels), decoded with sox."""
     raw = subprocess.run(["sox", str(path), "-t", "raw", "-e", "signed", "-b", "16", "-"],
@@ -57,14 +72,7 @@ def test_an_anchored_queue_call_is_bridged_and_recorded_in_stereo(
         center: Center, procs: list[Sipp]) -> None:
     since = time.time()
     ext, password, login = "1001", "anna-1001", "anna"
-    phone_port = free_port(PHONE_IP, tcp_too=False)
-    rtp_peer("phone-rtp", "phone_rtp.xml", ip=PHONE_IP, port=phone_port, remote=None,
-             procs=procs, extra=["-d", str(int(TALK_S * 1000))], keys={"user": ext})
-    reg = sipp("register-anna", "register.xml", local_ip=PHONE_IP,
-               local_port=free_port(PHONE_IP, tcp_too=False),
-               remote=f"127.0.0.1:{center.sip_port}", extra=["-au", ext, "-ap", password],
-               keys={"user": ext, "contact_port": str(phone_port)})
-    assert reg.wait(15) == 0, reg.errors()
+    registered_phone(center, procs, login, ext, password, int(TALK_S * 1000))
     agent(center, "login", login, "--phone", f"sip:{ext}@127.0.0.1")
     agent(center, "ready", login)
     rtp_peer("caller-rtp", "caller_rtp.xml", ip=CARRIER_IP,
