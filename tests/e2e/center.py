@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
 import shutil
 import socket
@@ -18,22 +19,33 @@ from tests.cli.conftest import contactor
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: where a test center's listening ports come from: below the kernel's ephemeral range
+#: (32768-60999 here), so that no outgoing socket - a SIPp, PostgreSQL's own UDP socket, a
+#: client connection - can be handed one of them between the choice and the bind
+LISTEN_PORTS = range(10_000, 19_000)
+RTP_PORTS = range(21_000, 31_000)  # media ranges of test centers (the demo's is 20000-20999)
 
 
-def free_udp_tcp_port() -> int:
-    for _ in range(50):
-        port = free_port()
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def _free(port: int, kinds: tuple[int, ...]) -> bool:
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
                 s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port_in(band: range, *, count: int = 1, udp: bool = False,
+                 rng: random.Random | None = None) -> int:
+    """A port of ``band`` with the ``count - 1`` next ones also free (TCP, and UDP too)."""
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    rng = rng or random.Random()
+    for _ in range(200):
+        port = rng.randrange(band.start, band.stop - count)
+        if all(_free(port + k, kinds) for k in range(count)):
             return port
-        except OSError:
-            continue
-    raise RuntimeError("no port free for both UDP and TCP")
+    raise RuntimeError(f"no {count} free port(s) in {band.start}-{band.stop}")
 
 
 @dataclass
@@ -66,26 +78,19 @@ def write_config(workdir: Path) -> Center:
     conf = workdir / "conf"
     shutil.copytree(REPO / "conf" / "ivr", conf / "ivr")
     text = (REPO / "conf" / "contactor.toml").read_text()
-    sip_port = free_udp_tcp_port()
-    gateway_port = free_port()
-    while True:  # the gateway's PUB socket takes the next port
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", gateway_port + 1))
-            break
-        except OSError:
-            gateway_port = free_port()
-    rtp = free_port(socket.SOCK_DGRAM) // 2 * 2
+    sip_port = free_port_in(LISTEN_PORTS, udp=True)
+    gateway_port = free_port_in(LISTEN_PORTS, count=2)  # the gateway's PUB takes the next one
+    rtp = free_port_in(RTP_PORTS, udp=True) // 2 * 2
     subs = {
         r'^data_dir = .*$': 'data_dir = "../var"',
         # tests log agents in without phones; the reconciler would (rightly) log them out
         r'^reconcile_every_s = .*$': "reconcile_every_s = 0",
-        r'^base_port = .*$': f"base_port = {free_port()}",
+        r'^base_port = .*$': f"base_port = {free_port_in(LISTEN_PORTS)}",
         r'^gateway_port = .*$': f"gateway_port = {gateway_port}",
         r'^listen = "127\.0\.0\.1:5060"$': f'listen = "127.0.0.1:{sip_port}"',
         r'^rtp_port_min = .*$': f"rtp_port_min = {rtp}",
         r'^rtp_port_max = .*$': f"rtp_port_max = {rtp + 400}",
-        r'^metrics_port = .*$': f"metrics_port = {free_port()}",
+        r'^metrics_port = .*$': f"metrics_port = {free_port_in(LISTEN_PORTS)}",
     }
     for pattern, value in subs.items():
         text, n = re.subn(pattern, value, text, flags=re.M)
