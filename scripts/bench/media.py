@@ -14,9 +14,7 @@ is the network path's, not the generator's own scheduling.
 
 Baseline: at each N the same load first goes through C reflectors (one per worker, each
 relaying every 2 ms like a worker, doing nothing else): the jitter the generator, the
-kernel and the machine's other work cause without any worker. The generator runs in its
-own session (the phones are not the center: under Linux's session autogroups it does not
-take the workers' CPU share); the workers share the bench's, as a center's processes do.
+kernel and the machine's other work cause without any worker.
 
 Reported per N: loss (packets not relayed back), added jitter p99 (transit minus the leg's
 fastest transit, 99th percentile, in ms), the baseline's, worker CPU per call (% of one
@@ -26,7 +24,16 @@ step did not have the cores to itself), tick lateness and tick work per tick.
 step runs ``--seconds`` (default 5) after a 1 s warm-up; the run stops at the first N that
 misses the targets (``--keep-going`` runs them all).
 
-MEASURED
+Measured on the 2-core dev machine, five runs each while little else ran (``others``
+mostly under 20 %; generator and both workers share the cores; --busy-retries 3): added
+jitter p99 at 400 / 500 / 600 calls, median of five, 2.0 / 3.6 / 4.1 ms (the baseline's
+1.9 ms, most of it the 2 ms poll); under 5 ms at 500 calls in 3 runs of 5, at 600 in 4; no
+loss; longest tick step 8 ms (median). Before the timerfd grid and the split tick:
+4.7 / 4.3 / 7.9 ms, ticks of 25-70 ms. Workers spend about 0.17 % of a core per call
+(0.20 % before), the generator about 0.08 %: at 500 calls the three processes use three
+quarters of the two cores, so whatever else runs meanwhile shows at once (on a busy
+machine tens to hundreds of ms; see ``others``).
+``--pin`` (worker k on core k) removed the remaining late ticks but not the p99 spread.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 PERIOD = 0.02
-GROUPS = 80  # legs send in 80 groups 0.25 ms apart, like phones not in step (see rtpgen.c)
+GROUPS = 40  # legs send in 40 groups 0.5 ms apart, like phones not in step (see rtpgen.c)
 _HEADER = struct.Struct("!BBHII")
 _STAMP = struct.Struct("!d")
 TARGET_LOSS = 0.001
@@ -64,7 +71,7 @@ TARGET_JITTER_MS = 5.0
 # ---------------------------------------------------------------- worker process
 
 
-async def worker_main(index: int, ports: str, directory: Path) -> None:
+async def worker_main(index: int, ports: str, directory: Path, pin: bool) -> None:
     from media.recorder import FinishedRecording
     from media.worker import POLL_INTERVAL_S, MediaWorker
 
@@ -82,6 +89,8 @@ async def worker_main(index: int, ports: str, directory: Path) -> None:
                          poll_interval=float(os.environ.get("BENCH_POLL", POLL_INTERVAL_S))
                          or None)
     loop = asyncio.get_running_loop()
+    if pin:  # worker k on core k: the scheduler cannot put both workers on one core
+        os.sched_setaffinity(0, {index % (os.cpu_count() or 1)})
     worker.start(loop)
     gc.freeze()  # as media.service does once ready
     reader = asyncio.StreamReader()
@@ -227,11 +236,13 @@ def machine_busy_seconds() -> float:
 
 
 class Proc:
-    def __init__(self, args: list[str], command: list[str] | None = None, *,
-                 new_session: bool = False) -> None:
+    def __init__(self, args: list[str], command: list[str] | None = None) -> None:
         argv = command if command is not None else [sys.executable, __file__, *args]
+        # All in the bench's session: under Linux's session autogroups a generator in a
+        # session of its own would hold the workers to one core between them (measured:
+        # 14-37 % loss at 500 calls that way, none in one session).
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, start_new_session=new_session)
+                                  text=True)
 
     def send(self, obj: Any) -> None:
         assert self.p.stdin is not None
@@ -274,7 +285,7 @@ def run_baseline(calls: int, parts: int, warmup: float, seconds: float,
                  generator: list[str]) -> dict[str, Any]:
     """The same load through ``parts`` C reflectors (an ideal relay) instead of the workers:
     the jitter the generator, the kernel and the machine's other work add on their own."""
-    gen = Proc(["--generator"], generator, new_session=not os.environ.get("BENCH_SAME_SESSION"))
+    gen = Proc(["--generator"], generator)
     gen.send(calls)
     phone_ports = gen.read()
     targets = [0] * (2 * calls)
@@ -299,7 +310,7 @@ def run_baseline(calls: int, parts: int, warmup: float, seconds: float,
 
 def run_step(workers: list[Proc], calls: int, warmup: float, seconds: float,
              generator: list[str] | None) -> dict[str, Any]:
-    gen = Proc(["--generator"], generator, new_session=not os.environ.get("BENCH_SAME_SESSION"))
+    gen = Proc(["--generator"], generator)
     gen.send(calls)
     phone_ports = gen.read()
     share = share_calls(calls, len(workers))
@@ -383,6 +394,8 @@ def main() -> None:
                              "used more than --busy-limit; keep the quietest attempt")
     parser.add_argument("--busy-limit", type=float, default=20.0, metavar="PCT",
                         help="others' CPU (%% of one core) a step may see (default 20)")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin media worker k to core k (contactor up does not, so far)")
     parser.add_argument("--keep-going", action="store_true",
                         help="run every step even after one misses the targets")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
@@ -401,19 +414,21 @@ def main() -> None:
             loop = asyncio.new_event_loop()
             loop.set_debug(True)
             loop.slow_callback_duration = 0.05
-        loop.run_until_complete(worker_main(args.worker, args.ports, args.dir))
+        loop.run_until_complete(worker_main(args.worker, args.ports, args.dir, args.pin))
         return
     steps = [int(x) for x in args.calls.split(",")]
     directory = Path(tempfile.mkdtemp(prefix="contactor-bench-media-"))
     span = 2 * max(steps) // args.workers * 2 + 100
     workers = [Proc(["--worker", str(k), "--ports", f"{36000 + k * span}-{36000 + (k + 1) * span}",
-                     "--dir", str(directory / f"w{k}")]) for k in range(args.workers)]
+                     "--dir", str(directory / f"w{k}"), *(["--pin"] if args.pin else [])])
+               for k in range(args.workers)]
     generator = None if args.generator_impl == "python" else build_c_generator(directory)
     if generator is None and args.generator_impl == "c":
         parser.error("cannot compile scripts/bench/rtpgen.c (no cc?)")
     baseline = generator is not None and not args.no_baseline
     print(f"load generator: {'C (rtpgen.c)' if generator else 'Python'}; "
-          f"{args.workers} media worker(s); {os.cpu_count()} cores; baseline: "
+          f"{args.workers} media worker(s){' pinned' if args.pin else ''}; "
+          f"{os.cpu_count()} cores; baseline: "
           f"{f'{args.workers} C reflector(s)' if baseline else 'none'}", flush=True)
     rows = []
     try:
@@ -456,6 +471,7 @@ def main() -> None:
           f"ms): {best}")
     if args.json is not None:
         args.json.write_text(json.dumps({"max_calls": best, "workers": args.workers,
+                                         "pinned": args.pin,
                                          "generator": "c" if generator else "python",
                                          "baseline": "c-reflector" if baseline else None,
                                          "rows": rows}, indent=2))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,7 +87,7 @@ class Phone:
         self.sock.close()
 
 
-async def stream(phones: list[tuple[Phone, npt.NDArray[np.int16] | float, tuple[str, int]]],
+async def stream(phones: Sequence[tuple[Phone, npt.NDArray[np.int16] | float, tuple[str, int]]],
                  seconds: float, extra: dict[int, list[tuple[Phone, bytes, tuple[str, int]]]]
                  | None = None) -> None:
     """Send 20 ms frames from every phone for ``seconds`` at real pace; ``extra[i]`` are raw

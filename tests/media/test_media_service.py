@@ -79,7 +79,7 @@ async def node(center: tuple[Center, Control]) -> AsyncIterator[Node]:
              clock=asyncio.get_running_loop().time)
     n.start()
     tells: list[Message] = []
-    n.host.add_port("call", lambda env: tells.append(env.msg))  # type: ignore[arg-type]
+    n.host.add_port("call", lambda env: tells.append(env.msg))
     try:
         yield n
     finally:

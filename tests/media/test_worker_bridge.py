@@ -15,7 +15,7 @@ import pytest
 from bus.message import Message
 from media.dtmf_inband import dtmf_sequence
 from media.g711 import ulaw_encode
-from media.messages import DtmfDetected
+from media.messages import DtmfDetected, PlayDone
 from media.recorder import FinishedRecording
 from media.recording_store import RecordingRow, RecordingStore
 from media.registrar import Registrar
@@ -184,7 +184,7 @@ async def test_prompt_plays_then_play_done_and_relay_resumes(harness: Harness) -
     w.play(a.id, "beep", tone(1500.0, 2400), loop=False)  # 0.3 s
     await stream([(agent, 600.0, addr(b.port))], 0.8)
     caller.drain()
-    done = [m for _, m in harness.events if type(m).__name__ == "PlayDone"]
+    done = [m for _, m in harness.events if isinstance(m, PlayDone)]
     assert len(done) == 1 and done[0].prompt == "beep"
     audio = caller.audio()
     assert abs(dominant_frequency(audio[:2400]) - 1500.0) < 15
