@@ -103,6 +103,7 @@ def parse_scheme(text: str, *, source: str = "<string>", name: str | None = None
         checks.check_targets(nodes, report)
         checks.check_reachable(nodes, start, report)
         checks.check_loops(nodes, report)
+        checks.check_tones(nodes, report)
         if prompt_exists is not None:
             checks.check_prompts(nodes, prompt_exists, report)
         checks.check_center(nodes, report, queues=queues, agents=agents)

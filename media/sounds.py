@@ -31,6 +31,9 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SUFFIXES = (".wav", ".ul")
 TOOL_TIMEOUT_S = 60.0
 TTS = "tts:"
+#: ``tone:<hz>/<ms>``: a generated sine tone, e.g. the voicemail beep ``tone:1000/500``
+TONE = "tone:"
+_TONE = re.compile(r"tone:(\d{2,4})/(\d{1,4})")
 TTS_VOICE = "en"
 #: prompts kept decoded in memory per process
 CACHE_PROMPTS = 256
@@ -68,6 +71,23 @@ def _run(command: list[str], what: str) -> None:
                             check=False)
     if result.returncode != 0:
         raise SoundError(f"{command[0]} failed to {what}: {result.stderr.strip()[-300:]}")
+
+
+def tone(prompt: str) -> npt.NDArray[np.int16]:
+    """Samples of a ``tone:<hz>/<ms>`` prompt (20-3999 Hz, 1-5000 ms, 10 ms fades)."""
+    match = _TONE.fullmatch(prompt)
+    if match is None:
+        raise SoundError(f"tone prompt {prompt!r}: expected tone:<hz>/<ms>, e.g. tone:1000/500")
+    hz, ms = int(match[1]), int(match[2])
+    if not 20 <= hz < CLOCK_RATE // 2 or not 1 <= ms <= 5000:
+        raise SoundError(f"tone prompt {prompt!r}: frequency must be 20-3999 Hz and "
+                         f"length 1-5000 ms")
+    t = np.arange(CLOCK_RATE * ms // 1000) / CLOCK_RATE
+    # fade in and out (10 ms) so that the tone does not click
+    fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.01)
+    samples: npt.NDArray[np.int16] = np.rint(
+        np.sin(2 * np.pi * hz * t) * fade * 8000).astype(np.int16)
+    return samples
 
 
 def hold_music(seconds: float = 16.0) -> npt.NDArray[np.int16]:
@@ -250,6 +270,8 @@ class SoundLibrary:
         path = self.path_of(prompt) if NAME.fullmatch(prompt) else None
         if prompt.startswith(TTS):
             samples = self._read(self.speech(prompt[len(TTS):]))
+        elif prompt.startswith(TONE):
+            samples = tone(prompt)
         elif path is not None:
             samples = self._read(path)
         else:

@@ -43,6 +43,8 @@ from sip.offer_answer import NegotiatedAudio, build_answer, build_offer, negotia
 from sip.sdp import parse_sdp, serialize_sdp
 from telephony.messages import SIP_PORT, Locate, MediaFailed, MediaOpened, OpenMedia
 
+#: played as the voicemail recording starts (the prompt before it says "after the tone")
+VOICEMAIL_BEEP = "tone:1000/500"
 #: the session version of every description we make (we never re-offer on an anchored leg)
 _VERSION = 1
 
@@ -363,6 +365,8 @@ def record_voicemail(t: Turn, mailbox: str, max_s: float) -> bool:
         return False
     tell_media(t, Record(call_id=t.call_id, left=caller.endpoint, right=caller.endpoint,
                     queue=f"voicemail:{mailbox}"))
+    # The recording holds what the caller sends, not what it hears: the beep is not in it.
+    play_to_caller(t, VOICEMAIL_BEEP)
     t.timer("voicemail", max_s, VoicemailDone(mailbox=mailbox))
     return True
 

@@ -134,6 +134,28 @@ def test_prompt_missing_from_the_sound_library() -> None:
         "s.yaml:5: node 'a': prompt: no prompt 'welcom' in the sound library"]
 
 
+def test_tone_prompts_are_generated_not_looked_up_and_must_parse() -> None:
+    assert problems("""
+        start: a
+        nodes:
+          a:
+            type: play
+            prompt: "tone:1000/500"
+            next: b
+          b:
+            type: play
+            prompt: "tone:9000/100"
+            next: c
+          c:
+            type: hangup
+            prompt: "tone:beep"
+    """, prompt_exists=set().__contains__) == [
+        "s.yaml:9: node 'b': prompt: tone prompt 'tone:9000/100': frequency must be 20-3999 Hz "
+        "and length 1-5000 ms",
+        "s.yaml:13: node 'c': prompt: tone prompt 'tone:beep': expected tone:<hz>/<ms>, "
+        "e.g. tone:1000/500"]
+
+
 def test_unknown_queue_and_agent() -> None:
     assert problems("""
         start: a

@@ -22,6 +22,16 @@ from tests.media.phones import dominant_frequency, tone
 # ------------------------------------------------------------------ sounds
 
 
+def test_a_tone_prompt_is_generated_at_its_frequency_and_length(tmp_path: Path) -> None:
+    library = SoundLibrary(tmp_path)
+    beep = library.samples("tone:1000/500")
+    assert len(beep) == 4000 and beep.dtype == np.int16
+    assert abs(dominant_frequency(beep) - 1000) < 20
+    assert abs(int(beep[0])) < 100 and abs(int(beep[-1])) < 100  # faded: no click
+    with pytest.raises(SoundError, match="tone:<hz>/<ms>"):
+        library.samples("tone:loud")
+
+
 def test_import_list_play_and_delete(tmp_path: Path) -> None:
     source = tmp_path / "source.wav"
     subprocess.run(["sox", "-n", "-r", "44100", "-c", "2", str(source), "synth", "0.5",

@@ -170,6 +170,8 @@ def test_a_voicemail_records_the_callers_endpoint_then_hangs_up(tmp_path: Path) 
     media_done(calls, "tts:Leave a message.")
     record = next(m for m in told(calls, MEDIA) if isinstance(m, Record))
     assert (record.left, record.right, record.queue) == ("ep-a", "ep-a", "voicemail:sales")
+    beep = [m for m in told(calls, MEDIA) if isinstance(m, Play) and m.prompt.startswith("tone:")]
+    assert [(m.endpoint, m.prompt) for m in beep] == [("ep-a", "tone:1000/500")]
     timer = calls.timers[CALL]["voicemail"]
     assert timer == VoicemailDone(mailbox="sales")
     calls.take(CALL)
