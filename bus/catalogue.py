@@ -24,6 +24,7 @@ ROOMS: tuple[tuple[str, str], ...] = (
     ("stats.messages", "STATS_MESSAGES"),
     ("telephony.messages", "TELEPHONY_MESSAGES"),
     ("actors.call.messages", "CALL_MESSAGES"),
+    ("actors.call.media_health", "MEDIA_HEALTH_MESSAGES"),
 )
 
 

@@ -34,6 +34,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="minutes per row (default 60)")
     p.add_argument("--queue", help="only this queue")
     p.add_argument("--agent", help="only this agent")
+    p.add_argument("--mos-below", type=float, metavar="MOS",
+                   help="calls report: only calls whose worst leg's MOS is below this "
+                        "(e.g. 3.6: calls that sounded bad)")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows as CSV")
     p.add_argument("--png", type=Path, metavar="FILE",
                    help="also chart SL and offered calls per interval (queues report)")
@@ -124,7 +127,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = agent_report(intervals, start=start, end=end, minutes=args.interval,
                               now=min(now, end), tz=tz, agent=args.agent)
     else:
-        report = calls_report(calls, tz, queue=args.queue, agent=args.agent)
+        report = calls_report(calls, tz, queue=args.queue, agent=args.agent,
+                              mos_below=args.mos_below)
     print(render_table(report))
     if args.csv:
         write_csv(report, args.csv)

@@ -127,6 +127,11 @@ class MediaConfig:
     rtp_host: str = ""  # address RTP binds and SDP advertises; "" = the SIP listen host
     archive_dir: Path = Path("var/recordings-archive")  # where retention moves old recordings
     inband_dtmf: bool = True  # detect DTMF tones in the audio too (RFC 4733 always on)
+    # a leg that should send and sent no RTP/RTCP this long ends its call (cause media_timeout);
+    # 0: never
+    media_timeout_s: float = 30.0
+    rtcp_interval_s: float = 5.0  # RTCP SR/RR per endpoint (RFC 3550); 0: send none
+    latching: bool = True  # symmetric RTP: answer where a leg's packets come from (NAT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

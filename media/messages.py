@@ -26,6 +26,8 @@ class OpenEndpoint(Message):
     call_id: str
     leg: str  # "caller", "agent", "outbound", "supervisor"...
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    #: symmetric RTP (send to where the leg's packets come from); None: the worker's setting
+    latching: bool | None = None
 
 
 @message("media.opened")
@@ -46,6 +48,7 @@ class SetRemote(Message):
     telephone_event_pt: int | None = 101
     ptime_ms: int = 20
     direction: Direction = "sendrecv"
+    rtcp_port: int = 0  # from a=rtcp (RFC 3605); 0: the RTP port + 1
 
 
 @message("media.bridge")
@@ -144,6 +147,51 @@ class RecordingSaved(Message):
     format: str
 
 
+@message("media.timeout")
+class MediaTimeout(Message):
+    """A leg that should be sending (remote set, its direction sendrecv) sent no RTP and no
+    RTCP for ``silent_s`` seconds (``media_timeout_s``): the phone or its network is gone.
+    Sent once per silence; media coming back and stopping again reports again."""
+
+    call_id: str
+    endpoint: str
+    leg: str
+    silent_s: float
+
+
+@message("media.quality")
+class MediaQuality(Message):
+    """Receive quality of one leg, sent when its endpoint closes (once a remote was set).
+
+    What this worker received from the leg, what the leg's RTCP said about what we sent it
+    (``peer_*``, None without RTCP reports) and the round trip (None without an RTCP SR/RR
+    exchange). Statistics come from probes once a second (``media.receive_stats``):
+    ``packets_received`` is exact; ``packets_lost`` counts losses up to the last probe (a
+    lower bound by at most a second's packets); ``packets_expected`` = received + lost;
+    ``loss_pct`` is the loss rate over the span the probes observed. ``r_factor``/``mos``:
+    the G.107 E-model estimate from loss, jitter and delay (``media.quality``).
+    """
+
+    call_id: str
+    endpoint: str
+    leg: str
+    duration_s: float
+    packets_received: int
+    packets_expected: int
+    packets_lost: int
+    loss_pct: float
+    jitter_mean_ms: float
+    jitter_max_ms: float
+    packets_sent: int
+    rtt_ms: float | None = None
+    peer_loss_pct: float | None = None  # the peer's last fraction lost, in %
+    peer_cumulative_lost: int | None = None
+    peer_jitter_ms: float | None = None
+    r_factor: float = 0.0
+    mos: float = 1.0
+    remote: str = ""  # host:port the leg's audio went to (after latching)
+
+
 @message("media.alarm")
 class MediaAlarm(Message):
     """Broadcast on topic ``alarms`` (disk guard, worker overload)."""
@@ -168,5 +216,7 @@ MEDIA_MESSAGES: tuple[type[Message], ...] = (
     DtmfDetected,
     PlayDone,
     RecordingSaved,
+    MediaTimeout,
+    MediaQuality,
     MediaAlarm,
 )

@@ -3,7 +3,9 @@
 Served for every ``media/<call_id>`` address placed on this process
 (``Host.add_port("media", port)``). Asks get :class:`EndpointOpened`, :class:`MediaOk` or an
 ``ErrorReply`` whose code says what went wrong (``media.unknown``, ``media.disk_low``,
-``media.no_port``, ``media.prompt``). Events go to ``call/<call_id>`` as tells.
+``media.no_port``, ``media.prompt``). Events go to ``call/<call_id>`` as tells:
+``DtmfDetected``, ``PlayDone``, ``RecordingSaved``, ``MediaTimeout`` (a silent leg) and
+``MediaQuality`` (a leg's receive quality, as its endpoint closes).
 """
 
 from __future__ import annotations
@@ -104,12 +106,13 @@ class MediaPort:
     def _handle(self, env: Envelope, msg: Message) -> Message | None:
         w = self.worker
         if isinstance(msg, OpenEndpoint):
-            e = w.open(msg.call_id, msg.leg, tuple(msg.codecs))
+            e = w.open(msg.call_id, msg.leg, tuple(msg.codecs), latching=msg.latching)
             return EndpointOpened(endpoint=e.id, host=self.advertise, port=e.port)
         if isinstance(msg, SetRemote):
             w.set_remote(msg.endpoint, host=msg.host, port=msg.port,
                          payload_type=msg.payload_type,
-                         telephone_event_pt=msg.telephone_event_pt, direction=msg.direction)
+                         telephone_event_pt=msg.telephone_event_pt, direction=msg.direction,
+                         rtcp_port=msg.rtcp_port)
         elif isinstance(msg, Bridge):
             w.bridge(msg.a, msg.b)
         elif isinstance(msg, Unbridge):

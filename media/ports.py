@@ -53,23 +53,39 @@ class PortPool:
         return len(self._free)
 
     def bind(self) -> tuple[socket.socket, int]:
+        """A socket on a free even port (RTP only)."""
+        socks, port = self._bind(1)
+        return socks[0], port
+
+    def bind_pair(self) -> tuple[socket.socket, socket.socket, int]:
+        """Sockets on a free even port and the odd one above it (RTP and RTCP, RFC 3550
+        §11); a pair whose either half another program holds is skipped."""
+        socks, port = self._bind(2)
+        return socks[0], socks[1], port
+
+    def _bind(self, width: int) -> tuple[list[socket.socket], int]:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for _ in range(len(self._free)):
             port = self._free.popleft()
-            sock = socket.socket(family, socket.SOCK_DGRAM)
+            socks: list[socket.socket] = []
             try:
-                sock.bind((self.host, port))
+                for offset in range(width):
+                    sock = socket.socket(family, socket.SOCK_DGRAM)
+                    socks.append(sock)
+                    sock.bind((self.host, port + offset))
             except OSError as exc:
-                sock.close()
+                for sock in socks:
+                    sock.close()
                 self._free.append(port)
                 if exc.errno != errno.EADDRINUSE:
                     raise
                 continue  # another program holds it: try the next one
-            sock.setblocking(False)
+            for sock in socks:
+                sock.setblocking(False)
             # A few hundred ms of audio: a late tick must not drop a burst on the floor.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+            socks[0].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
             self.in_use.add(port)
-            return sock, port
+            return socks, port
         raise PortsExhausted(
             f"no free RTP port in {self.ports.start}..{self.ports.stop - 1} on {self.host}"
         )

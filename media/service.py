@@ -106,6 +106,8 @@ async def main(ctx: ServiceContext) -> None:
         on_recording=registrar.submit,
         on_alarm=lambda alarm: port.on_alarm(alarm) if port else None,
         disk_guard=guard, inband_dtmf=media.inband_dtmf,
+        media_timeout_s=media.media_timeout_s, rtcp_interval_s=media.rtcp_interval_s,
+        latching=media.latching,
     )
     port = MediaPort(host=node.host, worker=worker, samples=sounds.samples,
                      advertise=host_address, publish=publish, log=ctx.log)

@@ -38,7 +38,8 @@ class OutStream:
     a change carries the marker bit.
     """
 
-    __slots__ = ("_seq_off", "_source", "_ts_off", "last_time", "sent", "seq", "ssrc", "ts")
+    __slots__ = ("_seq_off", "_source", "_ts_off", "last_time", "octets_extra", "sent", "seq",
+                 "ssrc", "ts")
 
     def __init__(self, rng: random.Random) -> None:
         # Random initial values as RFC 3550 §5.1 asks (known-plaintext attacks on SRTP).
@@ -47,6 +48,9 @@ class OutStream:
         self.ts = rng.getrandbits(32)
         self.last_time: float | None = None
         self.sent = 0
+        #: payload octets sent beyond 160 a packet (RFC 4733 events, other packet times);
+        #: the fast path sends 160 and leaves this alone
+        self.octets_extra = 0
         self._source: int | None = None
         self._seq_off = 0
         self._ts_off = 0
@@ -86,6 +90,17 @@ class OutStream:
         self.ts, self.last_time = ts, now
         self.sent += 1
         return self.seq, ts, switched
+
+    @property
+    def octets(self) -> int:
+        """Payload octets sent (an SR's octet count)."""
+        return self.sent * FRAME_SAMPLES + self.octets_extra
+
+    def timestamp_at(self, now: float) -> int:
+        """The stream's RTP timestamp for ``now`` (an SR's timestamp, RFC 3550 §6.4.1)."""
+        if self.last_time is None:
+            return self.ts
+        return (self.ts + round((now - self.last_time) * CLOCK_RATE)) & _TS_MASK
 
 
 @dataclass(slots=True)
@@ -139,11 +154,13 @@ class Endpoint:
         "law",
         "leg",
         "mix_sources",
+        "monitor",
         "out",
         "payload_type",
         "peer",
         "player",
         "port",
+        "probe",
         "received",
         "recv",
         "relay_pt",
@@ -185,6 +202,10 @@ class Endpoint:
         self.events: object = None  # TelephoneEventReceiver, made by the worker
         self.last_rfc4733 = -1e9
         self.received = 0
+        #: packets still to divert through the general receive path for statistics
+        #: (``media.housekeeping``); while non-zero, ``relay_pt`` is -1
+        self.probe = 0
+        self.monitor: object = None  # LegMonitor, made by the worker
 
     def set_remote(
         self, host: str, port: int, payload_type: int, te_pt: int | None, direction: Direction
@@ -195,6 +216,7 @@ class Endpoint:
         self.payload_type = self.relay_pt = payload_type
         self.law = 1 if payload_type == PCMA else 0
         self.te_pt = te_pt
+        self.probe = 0
         # The peer's direction: it receives when sendrecv/recvonly, sends when sendrecv/sendonly.
         self.can_send = direction in ("sendrecv", "recvonly") and port != 0
         self.can_receive = direction in ("sendrecv", "sendonly")

@@ -12,6 +12,10 @@ add up to 20 ms of jitter. The received frames of every leg also go to the tick,
 records, mixes and detects in-band DTMF for all legs in a few numpy operations; its
 detection runs in blocks on the polls after the tick, so no step of it stands between a
 packet and its relay for long. Prompts and mixes leave on the tick.
+
+RTCP, receive statistics, symmetric RTP, silent legs and the quality summary live in
+``media.housekeeping``: the fast path stays as it is; statistics come from probes (two
+packets per leg a second diverted through ``_receive``) and the tick's share of legs.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +36,22 @@ import numpy.typing as npt
 from bus.message import Message
 from media.batches import FrameQueue, Rows
 from media.blas import single_threaded_blas
+from media.digits import DigitEvents
 from media.diskguard import DiskGuard
+from media.housekeeping import DEFAULT_MEDIA_TIMEOUT_S, DEFAULT_RTCP_INTERVAL_S, Housekeeper
 from media.messages import (
     Direction,
-    DtmfDetected,
     JoinMode,
     MediaAlarm,
     PlayDone,
 )
-from media.mixer import TRANSCODE, DtmfBank, encode_frame, mix_frames
+from media.mixer import TRANSCODE, encode_frame, mix_frames
 from media.pacing import Clockwork
 from media.ports import PortPool
 from media.recorder import FinishedRecording
 from media.recordings import ActiveRecording, Recordings, RecordingSink
 from media.rtp import RtpError, parse_rtp
 from media.session import (
-    CLOCK_RATE,
     FRAME_SAMPLES,
     PCMA,
     PCMU,
@@ -58,24 +61,15 @@ from media.session import (
     frames_of,
     mix_plan,
 )
-from media.telephone_event import (
-    DigitReceived,
-    TelephoneEventError,
-    TelephoneEventReceiver,
-    parse_telephone_event,
-)
+from media.telephone_event import TelephoneEventReceiver
 
 _pack_header = struct.Struct("!BBHII").pack
 _unpack_seq_ts_ssrc = struct.Struct("!HII").unpack_from
 DISK_CHECK_EVERY_TICKS = 10
-#: an in-band tone this soon after an RFC 4733 event on the same leg is the same key press
-INBAND_AFTER_RFC4733_S = 1.0
 DEFAULT_TE_PT = 101
 POLL_INTERVAL_S = 0.002
 DRAIN_ROUNDS = 8
 _PLAIN_FRAME_SIZE = 12 + FRAME_SAMPLES  # RTP header without CSRC or extension, 20 ms of G.711
-#: legs of the center's own phones speak RFC 4733; in-band detection watches the others
-NO_INBAND_LEGS = frozenset({"agent", "supervisor"})
 
 EventSink = Callable[[str, Message], None]
 AlarmSink = Callable[[MediaAlarm], None]
@@ -114,6 +108,10 @@ class MediaWorker:
         inband_dtmf: bool = True,
         poll_interval: float | None = POLL_INTERVAL_S,
         rng: random.Random | None = None,
+        media_timeout_s: float = DEFAULT_MEDIA_TIMEOUT_S,
+        rtcp_interval_s: float = DEFAULT_RTCP_INTERVAL_S,
+        latching: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         single_threaded_blas()
         self.worker_id = worker_id
@@ -124,7 +122,6 @@ class MediaWorker:
         self.on_recording = on_recording
         self.on_alarm = on_alarm
         self.disk_guard = disk_guard
-        self.inband_dtmf = inband_dtmf
         #: None: wake on every readable socket; else drain all sockets this often (seconds)
         self.poll_interval = poll_interval
         self.rng = rng or random.Random()
@@ -137,12 +134,17 @@ class MediaWorker:
         self._frames = FrameQueue()
         self._playing: set[Endpoint] = set()
         self._mixing: set[Endpoint] = set()
-        self._dtmf_pending: set[Endpoint] = set()
         self._encoded: dict[tuple[str, int], bytes] = {}
-        self._dtmf = DtmfBank()
+        self._digits = DigitEvents(lambda call_id, msg: self.on_event(call_id, msg),
+                                   inband=inband_dtmf)
         self._epoll = select.epoll()
         self._next_id = 0
-        self._clock: Callable[[], float] = time.monotonic
+        self._clock = clock
+        # RTCP, statistics, latching, silent legs and quality (media.housekeeping)
+        self._house = Housekeeper(
+            epoll=self._epoll, on_event=lambda call_id, msg: self.on_event(call_id, msg),
+            rng=self.rng, media_timeout_s=media_timeout_s, rtcp_interval_s=rtcp_interval_s,
+            latching=latching)
         self._clockwork = Clockwork(poll_interval=poll_interval, drain=self._drain,
                                     begin_tick=self._begin_tick, skip=self._skip,
                                     accounts=self.counters, clock=self._clock)
@@ -175,8 +177,9 @@ class MediaWorker:
             raise MediaError(f"no endpoint {endpoint_id!r} on media worker "
                              f"{self.worker_id}") from None
 
-    def open(self, call_id: str, leg: str, codecs: tuple[str, ...] = ("PCMU", "PCMA")) -> Endpoint:
-        sock, port = self.pool.bind()
+    def open(self, call_id: str, leg: str, codecs: tuple[str, ...] = ("PCMU", "PCMA"),
+             *, latching: bool | None = None) -> Endpoint:
+        sock, rtcp_sock, port = self.pool.bind_pair()
         slot = self._rows.take()
         if slot == len(self._slots):
             self._slots.append(None)
@@ -194,22 +197,26 @@ class MediaWorker:
         endpoint.law = 1 if codecs and codecs[0] == "PCMA" else 0
         self._slots[slot] = endpoint
         self._frames.set_law(slot, endpoint.law, len(self._slots))
-        if self.inband_dtmf and leg not in NO_INBAND_LEGS:
+        if self._digits.watches(leg):
             self._clockwork.finish_steps()  # queued detection reads the rows of its tick
-            self._dtmf.watch(endpoint)
+            self._digits.bank.watch(endpoint)
         self.endpoints[endpoint.id] = endpoint
         self._by_fd[endpoint.fd] = endpoint
         self._epoll.register(endpoint.fd, select.EPOLLIN)
+        self._house.open(endpoint, sock, rtcp_sock, self._clock(), latching=latching)
         return endpoint
 
     def set_remote(
         self, endpoint_id: str, *, host: str, port: int, payload_type: int,
         telephone_event_pt: int | None = DEFAULT_TE_PT, direction: Direction = "sendrecv",
+        rtcp_port: int = 0,
     ) -> None:
         endpoint = self.endpoint(endpoint_id)
         if endpoint.law != (1 if payload_type == PCMA else 0):
             endpoint.inbound.clear()  # queued codes were in the other law
         endpoint.set_remote(host, port, payload_type, telephone_event_pt, direction)
+        self._house.remote_set(endpoint, direction=direction, rtcp_port=rtcp_port,
+                               now=self._clock())
         self._frames.set_law(endpoint.slot, endpoint.law, len(self._slots))
         if endpoint.player is not None:  # re-encode what is playing for the new codec
             player = endpoint.player
@@ -294,12 +301,13 @@ class MediaWorker:
         endpoint = self.endpoints.pop(endpoint_id, None)
         if endpoint is None:
             return
+        self._house.close(endpoint, self._clock())  # RTCP BYE, MediaQuality
         self._recs.finish_touching(endpoint, self.counters.ticks)
         self._leave(endpoint)
         if endpoint.peer is not None and endpoint.peer.peer is endpoint:
             endpoint.peer.peer = None
         self._playing.discard(endpoint)
-        self._dtmf_pending.discard(endpoint)
+        self._digits.pending.discard(endpoint)
         self._by_fd.pop(endpoint.fd, None)
         try:
             self._epoll.unregister(endpoint.fd)
@@ -307,9 +315,9 @@ class MediaWorker:
             pass
         endpoint.sock.close()  # type: ignore[attr-defined]
         self.pool.release(endpoint.port)
-        if endpoint in self._dtmf.owners:
+        if endpoint in self._digits.bank.owners:
             self._clockwork.finish_steps()
-            self._dtmf.unwatch(endpoint)
+            self._digits.bank.unwatch(endpoint)
         self._frames.forget(endpoint.slot)
         self._slots[endpoint.slot] = None
         self._rows.give(endpoint.slot)
@@ -345,6 +353,7 @@ class MediaWorker:
         for fd, _ in ready:
             endpoint = by_fd.get(fd)
             if endpoint is None:
+                self._house.rtcp_readable(fd, now)  # an RTCP socket
                 continue
             try:
                 data = endpoint.recv(2048)
@@ -377,6 +386,9 @@ class MediaWorker:
         return len(ready)
 
     def _receive(self, endpoint: Endpoint, data: bytes, now: float) -> None:
+        if len(data) >= 8 and 192 <= data[1] <= 223:  # RTCP on the RTP port (RFC 5761)
+            self._house.rtcp_received(endpoint, data, now)
+            return
         if len(data) < 12 or not endpoint.can_receive:
             return
         b0, b1 = data[0], data[1]
@@ -394,6 +406,8 @@ class MediaWorker:
         pt = b1 & 0x7F
         self.counters.received += 1
         endpoint.received += 1
+        if endpoint.probe:
+            self._house.probed(endpoint, ssrc=ssrc, seq=seq, timestamp=ts, pt=pt, now=now)
         if pt in (PCMU, PCMA):
             law = 1 if pt == PCMA else 0
             codes = payload if law == endpoint.law else payload.translate(
@@ -414,7 +428,7 @@ class MediaWorker:
                     payload = payload.translate(TRANSCODE[law, peer.law])
                 self._relay(peer, peer.payload_type, b1, ssrc, seq, ts, payload, now)
         elif pt == endpoint.te_pt:
-            self._telephone_event(endpoint, ts, payload, now)
+            self._digits.telephone_event(endpoint, ts, payload, now)
             peer = endpoint.peer
             if peer is not None and peer.relaying and peer.te_pt is not None:
                 self._relay(peer, peer.te_pt, b1, ssrc, seq, ts, payload, now)
@@ -423,6 +437,7 @@ class MediaWorker:
                payload: bytes, now: float) -> None:
         out = peer.out
         out_seq, out_ts, switched = out.relay(ssrc, seq, ts, now)
+        out.octets_extra += len(payload) - FRAME_SAMPLES
         marker = 0x80 if switched or b1 & 0x80 else 0
         try:
             peer.send_to(_pack_header(0x80, marker | pt, out_seq, out_ts, out.ssrc) + payload,
@@ -430,24 +445,6 @@ class MediaWorker:
             self.counters.relayed += 1
         except OSError:
             self.counters.send_errors += 1
-
-    def _telephone_event(self, endpoint: Endpoint, ts: int, payload: bytes, now: float) -> None:
-        try:
-            event = parse_telephone_event(payload)
-        except TelephoneEventError:
-            return
-        receiver: TelephoneEventReceiver = endpoint.events  # type: ignore[assignment]
-        endpoint.last_rfc4733 = now
-        for item in receiver.receive(event, timestamp=ts, now=now):
-            if isinstance(item, DigitReceived):
-                self._digit(endpoint, item)
-        if receiver.next_timer() is not None:
-            self._dtmf_pending.add(endpoint)
-
-    def _digit(self, endpoint: Endpoint, item: DigitReceived) -> None:
-        self.on_event(endpoint.call_id, DtmfDetected(
-            call_id=endpoint.call_id, endpoint=endpoint.id, digit=item.digit,
-            method="rfc4733", duration_ms=item.duration * 1000 // CLOCK_RATE))
 
     # ------------------------------------------------------------------ the tick
 
@@ -478,22 +475,13 @@ class MediaWorker:
         if pcm is not None:
             if self._recs.active:
                 self._recs.store(pcm, self.counters.ticks)
-            if self._dtmf.owners:
-                watched = self._dtmf.gather(pcm)  # a copy: later frames cannot change it
-                for block in range(self._dtmf.blocks(len(watched))):
-                    self._clockwork.steps.append(partial(self._inband, block, watched, now))
-        if self._dtmf_pending:
-            self._dtmf_timers(now)
+            if self._digits.bank.owners:
+                self._clockwork.steps.extend(self._digits.inband_steps(pcm, now))
+        if self._digits.pending:
+            self._digits.timers(now)
         if self.disk_guard is not None and self.counters.ticks % DISK_CHECK_EVERY_TICKS == 0:
             self._check_disk()
-
-    def _inband(self, block: int, watched: npt.NDArray[np.int16], now: float) -> None:
-        for row, digit in self._dtmf.process_block(block, watched):
-            endpoint = self._dtmf.owners[row]
-            if endpoint is None or now - endpoint.last_rfc4733 < INBAND_AFTER_RFC4733_S:
-                continue
-            self.on_event(endpoint.call_id, DtmfDetected(
-                call_id=endpoint.call_id, endpoint=endpoint.id, digit=digit, method="inband"))
+        self._house.tick(self._slots, self.counters.ticks, now)
 
     def _mix(self, pcm: npt.NDArray[np.int16], now: float) -> None:
         targets = [e for e in self._mixing if e.player is None and e.can_send]
@@ -526,15 +514,6 @@ class MediaWorker:
         except (OSError, TypeError):
             self.counters.send_errors += 1
 
-    def _dtmf_timers(self, now: float) -> None:
-        for endpoint in list(self._dtmf_pending):
-            receiver: TelephoneEventReceiver = endpoint.events  # type: ignore[assignment]
-            for item in receiver.handle_timer(now):
-                if isinstance(item, DigitReceived):
-                    self._digit(endpoint, item)
-            if receiver.next_timer() is None:
-                self._dtmf_pending.discard(endpoint)
-
     def _check_disk(self) -> None:
         guard = self.disk_guard
         assert guard is not None
@@ -563,4 +542,5 @@ class MediaWorker:
             "tick_max_ms": round(c.tick_max_s * 1000, 2),
             "recordings_failed": self._recs.failed,
             "disk_low": bool(self.disk_guard and self.disk_guard.low),
+            **self._house.stats(),
         }

@@ -64,14 +64,19 @@ class AgentState:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallUpdate:
     """Changes to one call detail record: ``first`` sets columns still NULL, ``last`` overwrites,
-    ``add`` adds seconds, ``append`` appends to a JSON list column."""
+    ``add`` adds seconds, ``append`` appends to a JSON list column, ``least`` keeps the lowest."""
 
     call_id: str
     first: dict[str, Any] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)
     add: dict[str, float] = field(default_factory=dict)
     append: dict[str, Any] = field(default_factory=dict)
+    least: dict[str, float] = field(default_factory=dict)
 
+
+#: what the CDR keeps of each leg's ``call.media_quality``
+QUALITY_FIELDS = ("leg", "agent", "packets_received", "packets_lost", "loss_pct",
+                  "jitter_max_ms", "rtt_ms", "peer_loss_pct", "mos")
 
 Op = OpenVisit | CloseVisit | VisitCallback | AgentState | CallUpdate
 #: the agent's open interval: ``(state, call_id, started_at)`` or None
@@ -165,6 +170,9 @@ def _call_event(r: JournalRecord) -> list[Op]:
         return [CallUpdate(call_id=call_id, append={"legs": leg})]
     if r.kind == "call.answered":
         return [CallUpdate(call_id=call_id, first={"answered_at": r.ts})]
+    if r.kind == "call.media_quality":
+        leg = {k: p.get(k) for k in QUALITY_FIELDS}
+        return [CallUpdate(call_id=call_id, append={"quality": leg}, least={"mos": p["mos"]})]
     if r.kind == "call.ended":
         return [CallUpdate(call_id=call_id, last={"ended_at": r.ts, "end_cause": p.get("cause")},
                            first={"result": "answered" if p.get("talk_s") else "unanswered"})]

@@ -31,7 +31,9 @@ _TIME_COLUMNS = frozenset({"started_at", "enqueued_at", "offered_at", "answered_
 _TEXT_COLUMNS = frozenset({"caller", "dialled", "route", "queue", "agent", "result", "end_cause",
                            "recording_id"})
 _SECONDS_COLUMNS = frozenset({"wait_s", "talk_s", "hold_s", "wrap_s"})
-_LIST_COLUMNS = frozenset({"ivr_path", "legs", "queues"})
+_LIST_COLUMNS = frozenset({"ivr_path", "legs", "queues", "quality"})
+#: columns that keep the lowest value they were given (the call's worst leg)
+_LEAST_COLUMNS = frozenset({"mos"})
 _TABLES = ("report_queue_visit", "report_agent_interval", "report_call")
 
 
@@ -142,6 +144,11 @@ def _update_call(conn: psycopg.Connection[Any], op: CallUpdate) -> None:
             raise ProjectionError(f"report_call.{name} is not a seconds column")
         sets.append(f"{name} = coalesce({name}, 0) + %s")
         values.append(seconds)
+    for name, low in op.least.items():
+        if name not in _LEAST_COLUMNS:
+            raise ProjectionError(f"report_call.{name} is not a lowest-value column")
+        sets.append(f"{name} = least({name}, %s)")  # least() skips NULL: the first one wins
+        values.append(low)
     for name, item in op.append.items():
         if name not in _LIST_COLUMNS:
             raise ProjectionError(f"report_call.{name} is not a list column")
@@ -194,7 +201,7 @@ def load_facts(
 
 CALL_COLUMNS = ("call_id", "caller", "queue", "agent", "enqueued_at", "offered_at",
                 "answered_at", "ended_at", "wait_s", "talk_s", "hold_s", "wrap_s", "result",
-                "end_cause", "recording_id", "queues", "legs", "ivr_path")
+                "end_cause", "recording_id", "queues", "legs", "ivr_path", "mos", "quality")
 
 
 def load_calls(conn: psycopg.Connection[Any], start: float, end: float) -> list[dict[str, Any]]:

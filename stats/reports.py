@@ -77,11 +77,15 @@ def agent_report(
 
 
 def calls_report(calls: Sequence[dict[str, Any]], tz: ZoneInfo, *, queue: str | None = None,
-                 agent: str | None = None) -> Report:
+                 agent: str | None = None, mos_below: float | None = None) -> Report:
+    """``mos``: the worst leg's estimated MOS (None: no media through the pool)."""
     columns = ("call_id", "queue", "agent", "enqueued", "answered", "ended", "wait_s",
-               "talk_s", "hold_s", "wrap_s", "result", "queues", "recording_id")
+               "talk_s", "hold_s", "wrap_s", "result", "queues", "recording_id", "mos")
     rows = []
     for c in calls:
+        mos = c.get("mos")
+        if mos_below is not None and (mos is None or mos >= mos_below):
+            continue
         if queue is not None and queue not in (c["queues"] or []):
             continue
         if agent is not None and c["agent"] != agent:
@@ -90,7 +94,8 @@ def calls_report(calls: Sequence[dict[str, Any]], tz: ZoneInfo, *, queue: str | 
                      *(None if c[k] is None else _label(c[k], tz)
                        for k in ("enqueued_at", "answered_at", "ended_at")),
                      c["wait_s"], c["talk_s"], c["hold_s"], c["wrap_s"], c["result"],
-                     ",".join(c["queues"] or []), c["recording_id"]))
+                     ",".join(c["queues"] or []), c["recording_id"],
+                     None if mos is None else round(mos, 2)))
     return Report(name="calls", columns=columns, rows=rows)
 
 

@@ -28,6 +28,7 @@ from actors.call.anchor import (
     ring_agent_anchored,
 )
 from actors.call.ending import end_call, hang_up
+from actors.call.forking import still_ringing
 from actors.call.legs import response
 from actors.call.messages import CallQueued, Leg
 from actors.call.turn import Turn
@@ -76,8 +77,10 @@ def _ringing_legs(t: Turn) -> list[Leg]:
 
 
 def _acd_leg(t: Turn, agent: str) -> Leg | None:
+    """The leg that owns ``agent``'s offer while one of its forks still rings (the offer
+    passes to the fork that answers: :mod:`actors.call.forking`)."""
     return next((leg for leg in t.s.legs.values() if leg.acd and leg.agent == agent
-                 and leg.status in ("trying", "early")), None)  # fmt: skip
+                 and still_ringing(t, leg)), None)  # fmt: skip
 
 
 def back_to_queue(t: Turn) -> None:

@@ -24,9 +24,16 @@ from actors.call.anchor import (
     on_recording_saved,
     on_voicemail_done,
 )
+from actors.call.dialog_auth import on_final_response
 from actors.call.ending import leg_ended, maybe_done
 from actors.call.indialog import on_failure, on_reinvite_response, on_request
 from actors.call.ivr_driver import on_ivr_event
+from actors.call.media_health import (
+    QualityWaitOver,
+    on_media_quality,
+    on_media_timeout,
+    on_quality_wait_over,
+)
 from actors.call.messages import (
     CallState,
     Leg,
@@ -47,7 +54,7 @@ from bus.message import Message
 from ivr.messages import HttpFailed, HttpResult
 from ivr.messages import PlayDone as IvrPlayDone
 from ivr.messages import Timeout as IvrTimeout
-from media.messages import DtmfDetected, RecordingSaved
+from media.messages import DtmfDetected, MediaQuality, MediaTimeout, RecordingSaved
 from media.messages import PlayDone as MediaPlayDone
 from sip.builders import make_response
 from telephony.messages import (
@@ -106,11 +113,15 @@ def _on_sip(t: Turn, msg: SipEvent) -> None:
 def _on_response(t: Turn, leg: Leg, msg: SipResponseIn) -> None:
     resp = t.response(msg.response)
     method = resp.cseq.method
+    if method == "INVITE" and leg.role == "uac" and msg.tx == leg.tx:
+        on_invite_response(t, leg, resp)
+        return
+    if resp.status >= 200 and leg.in_flight:
+        if on_final_response(t, leg, msg.tx, resp):
+            return  # a challenge answered: the request went out again with credentials
+        leg = t.leg(leg.name)
     if method == "INVITE":
-        if leg.role == "uac" and msg.tx == leg.tx:
-            on_invite_response(t, leg, resp)
-        else:
-            on_reinvite_response(t, leg, resp)
+        on_reinvite_response(t, leg, resp)
     elif method == "BYE" and resp.status >= 200:
         leg_ended(t, leg)
         maybe_done(t)
@@ -145,6 +156,9 @@ _HANDLERS: dict[type[Message], _Handler] = {
     MediaPlayDone: on_media_play_done,
     DtmfDetected: on_media_dtmf,
     VoicemailDone: on_voicemail_done,
+    MediaTimeout: on_media_timeout,
+    MediaQuality: on_media_quality,
+    QualityWaitOver: on_quality_wait_over,
     SupervisorJoin: on_supervisor_join,
     SupervisorLeave: on_supervisor_leave,
 }

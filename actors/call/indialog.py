@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from actors.agent.messages import Hold as AgentHold
 from actors.agent.messages import Unhold as AgentUnhold
+from actors.call.dialog_auth import forget, send_in_dialog
 from actors.call.ending import end_call, leg_ended, maybe_done
 from actors.call.legs import (
     ALLOW,
     ack_for,
     dialog_of,
-    in_dialog,
     response,
     sdp_of,
     with_dialog,
@@ -157,10 +157,7 @@ def on_reinvite(t: Turn, leg: Leg, tx: str, request: Request) -> None:
         return
     sdp = sdp_of(request)
     hold_events(t, leg, sdp)
-    partner, reinvite = in_dialog(partner, "INVITE", local=t.local, call_id=t.call_id,
-                                  n=t.next_n(), body=sdp)
-    t.put(partner)
-    t.send(partner, reinvite)
+    send_in_dialog(t, partner, "INVITE", body=sdp)
     t.update(relay=OfferRelay(source=leg.name, target=partner.name, tx=tx,
                               request=t.dump(request)))
 
@@ -234,6 +231,7 @@ def on_failure(t: Turn, leg: Leg, msg: SipFailure) -> None:
     """No answer or a broken transport for one of our requests (or no ACK for our 2xx)."""
     from actors.call.setup import on_invite_response
 
+    leg = forget(t, leg, msg.tx)
     if msg.kind == "no_ack":
         end_call(t, cause="no_ack", status=408, by=leg.name)
         return

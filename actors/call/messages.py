@@ -88,6 +88,12 @@ class Leg(Message):
     #: barge); it never ends the call
     supervisor: str = ""
     join: str = ""
+    #: a parallel fork of leg ``fork_of`` (another registered contact of the same AOR, see
+    #: :mod:`actors.call.forking`); "" for a leg rung on its own or the first of its forks
+    fork_of: str = ""
+    #: in-dialog requests we sent a peer we have credentials for, until their final
+    #: response, so that a 401/407 can be answered (:mod:`actors.call.dialog_auth`)
+    in_flight: tuple[bytes, ...] = ()
 
 
 @message("call.relay")
@@ -158,6 +164,11 @@ class CallState(Message):
     #: a queued callback: the number to call back, and (from a scheme) the queue to wait in
     callback: str = ""
     callback_queue: str = ""
+    #: the outgoing leg whose provisional responses the unanswered caller hears (ringing
+    #: once, early media from the first fork that sends SDP)
+    early_from: str = ""
+    #: ended: the endpoints closed whose quality reports have not come yet
+    quality_pending: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- timers

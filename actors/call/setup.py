@@ -13,10 +13,20 @@ from __future__ import annotations
 
 from actors.agent.messages import Answered as AgentAnswered
 from actors.agent.messages import Ring as AgentRing
-from actors.call.ending import end_call, hang_up, leg_ended, maybe_done
+from actors.call.ending import cancel_of, end_call, hang_up, leg_ended, maybe_done
+from actors.call.forking import (
+    MAX_FORKS,
+    first_of,
+    fork_failed,
+    forks_of,
+    group_name,
+    new_fork,
+    relays_provisional,
+    still_ringing,
+    won,
+)
 from actors.call.legs import (
     ack_for,
-    cancel_for,
     contact_uri,
     dialog_of,
     dialog_record,
@@ -145,11 +155,15 @@ def on_located(t: Turn, msg: Located) -> None:
             return
         on_leg_failed(t, t.leg(leg.name), 480, cause="not_registered")
         return
-    best = msg.contacts[0]
     transfer = t.s.transfer
     # A transfer target gets no offer: it makes one, which the leg that stays answers.
     body = b"" if transfer is not None and transfer.new_leg == leg.name else None
+    best, *others = msg.contacts[:MAX_FORKS]
     call_out(t, leg, request_uri=best.uri, to_uri=msg.aor, peer=best.peer, body=body)
+    for n, contact in enumerate(others, start=2):  # parallel forking: every contact rings
+        fork = new_fork(t, t.leg(leg.name), n)
+        call_out(t, fork, request_uri=contact.uri, to_uri=msg.aor, peer=contact.peer,
+                 body=body)
 
 
 def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
@@ -171,7 +185,8 @@ def call_out(t: Turn, leg: Leg, *, request_uri: str, to_uri: str, peer: Peer,
     leg = t.put(evolve(leg, invite=t.dump(request), tx=client_key(request), peer=peer,
                         status="trying"))
     t.send(leg, request, peer)
-    t.timer(f"ring:{leg.name}", t.settings.ring_timeout_s, NoAnswer(leg=leg.name))
+    if not leg.fork_of:  # one timer for an offer and its forks (actors.call.forking)
+        t.timer(f"ring:{leg.name}", t.settings.ring_timeout_s, NoAnswer(leg=leg.name))
     if t.s.phase in ("routing", "ivr", "queued"):
         t.go("ring")
 
@@ -202,21 +217,23 @@ def _early_dialog(t: Turn, leg: Leg, resp: Response) -> Leg:
 
 
 def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
-    first = not leg.provisional
+    first = not any(fork.provisional for fork in forks_of(t, leg))  # one ring per offer
     leg = _early_dialog(t, leg, resp)
     sdp = sdp_of(resp)
     leg = t.put(evolve(leg, provisional=True, sdp=sdp or leg.sdp))
     if leg.cancel_pending:
-        t.send(leg, cancel_for(t.request(leg.invite)), leg.peer)
+        t.send(leg, cancel_of(t, leg), leg.peer)
         t.put(evolve(leg, cancel_pending=False))
         return
     if leg.status == "cancelling" or t.s.phase != "ringing":
         return
+    offer = first_of(t, leg)
     transfer = t.s.transfer
-    if transfer is not None and transfer.new_leg == leg.name:
+    if transfer is not None and transfer.new_leg == offer.name:
         return  # transfer targets ring silently; the transferor hears of the outcome only
     caller = t.s.legs.get("a")
-    if caller is not None and caller.status in ("trying", "early"):
+    if caller is not None and caller.status in ("trying", "early") \
+            and relays_provisional(t, leg, caller, sdp):
         status = resp.status if resp.status in (180, 181, 182, 183) else 180
         body = sdp if sdp else b""
         if status == 183 and not body:
@@ -224,10 +241,12 @@ def _provisional(t: Turn, leg: Leg, resp: Response) -> None:
         t.respond(caller, caller.tx, response(t.request(caller.invite), status, leg=caller,
                                               local=t.local, body=body))
         t.put(evolve(caller, status="early"))
+        if t.s.early_from != leg.name:
+            t.update(early_from=leg.name)
     if first:
         t.journal(CallRinging(call_id=t.call_id, leg=leg.name, agent=leg.agent,
                               early_media=bool(sdp), at=t.now))
-        if leg.agent and leg.acd:
+        if leg.agent and offer.acd:
             t.tell(f"agent/{leg.agent}", AgentRing(call_id=t.call_id))
 
 
@@ -244,17 +263,18 @@ def _confirm(t: Turn, leg: Leg, resp: Response) -> Leg:
 
 
 def _answered(t: Turn, leg: Leg, resp: Response) -> None:
-    t.cancel_timer(f"ring:{leg.name}")
+    t.cancel_timer(f"ring:{group_name(leg)}")
     unwanted = leg.status in ("cancelling", "ended") or t.s.phase in ("ending", "ended")
     leg = t.put(_confirm(t, leg, resp))
-    transfer = t.s.transfer
     if unwanted:
-        # Our CANCEL crossed its 2xx (or the call is over): the dialog exists, so ACK it and
-        # end it with BYE (RFC 3261 §9.1, §15).
+        # Our CANCEL crossed its 2xx (or the call is over, or another fork won): the dialog
+        # exists, so ACK it and end it with BYE (RFC 3261 §9.1, §13.2.2.4, §15).
         t.send(leg, ack_for(leg, local=t.local, call_id=t.call_id, n=t.next_n()))
         hang_up(t, leg)
         maybe_done(t)
         return
+    leg = won(t, leg)  # the first 2xx of its forks: the others are cancelled
+    transfer = t.s.transfer
     if transfer is not None and transfer.new_leg == leg.name:
         from actors.call.transfer import target_answered
 
@@ -330,12 +350,17 @@ def _connected(t: Turn, leg: Leg) -> None:
 
 
 def _failed(t: Turn, leg: Leg, status: int) -> None:
-    t.cancel_timer(f"ring:{leg.name}")
     was = leg.status
     leg = leg_ended(t, leg, final_status=status)
+    if not still_ringing(t, leg):
+        t.cancel_timer(f"ring:{group_name(leg)}")
     if was in ("cancelling", "ended") or t.s.phase in ("ending", "ended"):
         maybe_done(t)
         return
+    outcome = fork_failed(t, leg, status)
+    if outcome is None:
+        return  # other forks still ring
+    leg, status = outcome  # the offer's first leg, and the best status of all its forks
     if leg.supervisor:
         from actors.call.supervise import supervisor_leg_failed
 
@@ -374,8 +399,8 @@ def on_cancel(t: Turn, msg: CancelReceived) -> None:
 
 def on_no_answer(t: Turn, msg: NoAnswer) -> None:
     leg = t.s.legs.get(msg.leg)
-    if leg is None or leg.status not in ("trying", "early"):
-        return
+    if leg is None or not still_ringing(t, leg):
+        return  # (hanging ``leg`` up below stops its forks too: see ``hang_up``)
     if leg.supervisor:
         from actors.call.supervise import supervisor_leg_failed
 

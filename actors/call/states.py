@@ -11,7 +11,9 @@ BYE is out); the phase says what the call as a whole is doing:
 * ``ringing``: an outgoing leg is being called;
 * ``connected``: two legs talk (hold and transfers happen inside this phase);
 * ``ending``: BYEs and CANCELs are out, waiting for the last leg to finish;
-* ``ended``: done, journaled; the actor stops.
+* ``ended``: done, journaled; the actor stops (once an INVITE it still has to CANCEL, that
+  never drew a provisional response, is over: a fork to a dead contact must not hold the
+  call's end up for Timer B).
 """
 
 from __future__ import annotations

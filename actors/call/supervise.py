@@ -15,6 +15,7 @@ from __future__ import annotations
 from actors.agent.messages import SupervisorJoin, SupervisorLeave
 from actors.call.anchor import close_endpoint, media_address, open_endpoint, set_remote
 from actors.call.ending import hang_up
+from actors.call.forking import still_ringing
 from actors.call.legs import ack_for, sdp_of
 from actors.call.messages import CallSupervised, Leg
 from actors.call.turn import Turn
@@ -37,8 +38,11 @@ def supervisor_phone(t: Turn, login: str) -> str:
 
 
 def _leg_of(t: Turn, supervisor: str) -> Leg | None:
+    """The supervisor's answered leg, or the one that owns its offer while it rings (its
+    forks ring for it: :mod:`actors.call.forking`)."""
     return next((leg for leg in t.s.legs.values() if leg.supervisor == supervisor
-                 and leg.status in ("trying", "early", "confirmed")), None)
+                 and (leg.status == "confirmed" or (not leg.fork_of and still_ringing(t, leg)))),
+                None)  # fmt: skip
 
 
 def _talking_pair(t: Turn) -> tuple[Leg, Leg] | None:
@@ -113,7 +117,7 @@ def _mix(t: Turn, leg: Leg) -> None:
 
 def supervisor_leg_failed(t: Turn, leg: Leg, status: int) -> None:
     """Busy, not registered, no answer: only the supervisor's leg ends."""
-    if leg.status in ("trying", "early"):
-        leg = hang_up(t, leg)  # a CANCEL if it was INVITEd (no answer), else just over
+    if leg.status != "confirmed":
+        leg = hang_up(t, leg)  # a CANCEL if it (or a fork of it) was INVITEd, else just over
     close_endpoint(t, leg)
     _journal(t, leg, f"failed: {status}")

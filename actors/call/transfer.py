@@ -15,8 +15,9 @@ leg's SIP events to us. We join the leg with ``keep`` by the same two re-INVITEs
 
 from __future__ import annotations
 
+from actors.call.dialog_auth import send_in_dialog
 from actors.call.ending import end_call, hang_up, maybe_done
-from actors.call.legs import ack_for, in_dialog
+from actors.call.legs import ack_for
 from actors.call.messages import (
     CallTransferred,
     Leg,
@@ -47,13 +48,8 @@ def notify(t: Turn, by: str, status: int, *, final: bool) -> None:
     if leg is None or leg.status != "confirmed":
         return
     state = "terminated;reason=noresource" if final else "active;expires=60"
-    leg, request = in_dialog(
-        leg, "NOTIFY", local=t.local, call_id=t.call_id, n=t.next_n(),
-        body=status_line(status).encode(), content_type=SIPFRAG,
-        extra=(("Event", "refer"), ("Subscription-State", state)),
-    )  # fmt: skip
-    t.put(leg)
-    t.send(leg, request)
+    send_in_dialog(t, leg, "NOTIFY", body=status_line(status).encode(), content_type=SIPFRAG,
+                   extra=(("Event", "refer"), ("Subscription-State", state)))
 
 
 def _refer_target(request: Request) -> tuple[str, str | None] | None:
@@ -166,10 +162,7 @@ def offer_to(t: Turn, name: str, sdp: bytes, *, ack_to: str) -> None:
     from actors.call.anchor import close_endpoint
 
     close_endpoint(t, t.leg(name))  # anchored media: the leg now talks to the offerer
-    keep, reinvite = in_dialog(t.leg(name), "INVITE", local=t.local, call_id=t.call_id,
-                               n=t.next_n(), body=sdp)
-    t.put(keep)
-    t.send(keep, reinvite)
+    send_in_dialog(t, t.leg(name), "INVITE", body=sdp)
     t.update(relay=OfferRelay(source="", target=name, ack_to=ack_to))
 
 
@@ -258,23 +251,26 @@ def on_handover(t: Turn, msg: LegHandover) -> None:
     if transfer is None or transfer.kind != "attended" or transfer.replaces_call != msg.from_call:
         if msg.leg is not None:  # nobody wants it any more: hang it up ourselves
             name = t.free_leg_name()
-            leg = t.put(evolve(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call))
+            leg = t.put(_taken(msg, name))
             hang_up(t, leg)
         return
     if msg.leg is None:
         transfer_failed(t, 481)
         return
     name = t.free_leg_name()
-    t.put(evolve(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call))
+    t.put(_taken(msg, name))
     t.update(transfer=evolve(transfer, new_leg=name))
     from actors.call.anchor import close_endpoint
 
     close_endpoint(t, t.leg(name))  # its offer goes to ``keep``: no longer anchored
-    leg, reinvite = in_dialog(t.leg(name), "INVITE", local=t.local, call_id=t.call_id,
-                              n=t.next_n())
-    t.put(leg)
-    t.send(leg, reinvite)
+    send_in_dialog(t, t.leg(name), "INVITE")
     t.update(relay=OfferRelay(source="", target=name, then=transfer.keep))
+
+
+def _taken(msg: LegHandover, name: str) -> Leg:
+    """The leg handed over, as a leg of this call: its forks stayed in the call it came from."""
+    assert msg.leg is not None
+    return evolve(msg.leg, name=name, alias=_key(msg), moved_from=msg.from_call, fork_of="")
 
 
 def _key(msg: LegHandover) -> str:

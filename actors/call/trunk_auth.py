@@ -35,8 +35,9 @@ from telephony.ids import leg_branch
 from telephony.routing import trunk_peer
 
 MAX_AUTH_TRIES = 3
-_ANSWER_HEADER = {401: "Authorization", 407: "Proxy-Authorization"}
-_CHALLENGE_HEADER = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
+#: the header answering a 401 / a 407, and the one carrying its challenge
+ANSWER_HEADER = {401: "Authorization", 407: "Proxy-Authorization"}
+CHALLENGE_HEADER = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
 
 
 def trunk_of(config: Config, leg: Leg, preferred: str = "") -> TrunkConfig | None:
@@ -47,7 +48,15 @@ def trunk_of(config: Config, leg: Leg, preferred: str = "") -> TrunkConfig | Non
     return next((t for t in matches if t.name == preferred), matches[0] if matches else None)
 
 
-def _answered_nonce(request: Request, header: str, realm: str) -> str | None:
+def credentials_for(t: Turn, leg: Leg) -> tuple[str, str] | None:
+    """(username, password) for challenges from ``leg``'s peer: a trunk that has them."""
+    trunk = trunk_of(t.settings.config, leg, t.s.out_trunk)
+    if trunk is None or not trunk.username or trunk.password is None:
+        return None
+    return trunk.username, trunk.password
+
+
+def answered_nonce(request: Request, header: str, realm: str) -> str | None:
     for value in request.headers.get_all(header):
         try:
             scheme, params = parse_auth_header(value)
@@ -74,7 +83,7 @@ def _without_realm(headers: Headers, header: str, realm: str) -> Headers:
 def _worth_answering(invite: Request, header: str, challenge: DigestChallenge) -> bool:
     if invite.cseq.seq > MAX_AUTH_TRIES:
         return False
-    nonce = _answered_nonce(invite, header, challenge.realm)
+    nonce = answered_nonce(invite, header, challenge.realm)
     if nonce is None:
         return True  # a realm not answered yet
     return challenge.stale and nonce != challenge.nonce
@@ -87,25 +96,26 @@ def cnonce_for(call_id: str, leg: str, n: int) -> str:
 def answer_challenge(t: Turn, leg: Leg, resp: Response) -> bool:
     """Send ``leg``'s INVITE again with credentials if ``resp`` is a challenge we can answer
     (True); False leaves the failure to the caller."""
-    header = _ANSWER_HEADER.get(resp.status)
+    header = ANSWER_HEADER.get(resp.status)
     if header is None or leg.role != "uac" or leg.status not in ("trying", "early") \
             or leg.cancel_pending or not leg.invite or t.s.phase in ("ending", "ended"):
         return False
-    trunk = trunk_of(t.settings.config, leg, t.s.out_trunk)
-    if trunk is None or not trunk.username or trunk.password is None:
+    credentials = credentials_for(t, leg)
+    if credentials is None:
         return False
-    challenge = choose_challenge(resp.headers.get_all(_CHALLENGE_HEADER[resp.status]))
+    username, password = credentials
+    challenge = choose_challenge(resp.headers.get_all(CHALLENGE_HEADER[resp.status]))
     invite = t.request(leg.invite)
     if challenge is None or not _worth_answering(invite, header, challenge):
         return False
     n = t.next_n()
     via = invite.top_via.with_param("branch", leg_branch(t.call_id, leg.name, n))
-    credentials = build_authorization(
-        challenge, method="INVITE", uri=str(invite.uri), username=trunk.username,
-        password=trunk.password, cnonce=cnonce_for(t.call_id, leg.name, n), nc=1)
+    answer = build_authorization(
+        challenge, method="INVITE", uri=str(invite.uri), username=username,
+        password=password, cnonce=cnonce_for(t.call_id, leg.name, n), nc=1)
     headers = _without_realm(invite.headers, header, challenge.realm)
     headers = headers.replaced("CSeq", str(CSeq(seq=invite.cseq.seq + 1, method="INVITE")))
-    request = invite.with_headers(headers.appended(header, credentials)).with_top_via(via)
+    request = invite.with_headers(headers.appended(header, answer)).with_top_via(via)
     leg = t.put(evolve(leg, invite=t.dump(request), tx=client_key(request), status="trying",
                         provisional=False, dialog=None))
     t.send(leg, request, leg.peer)

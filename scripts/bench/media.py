@@ -10,7 +10,10 @@ proper sequence numbers and timestamps, legs spread over the 20 ms period), the 
 relay every packet to the other leg, record both legs to stereo WAV and watch the callers
 for in-band DTMF. The generator stamps the send time into each payload (the relay forwards
 payloads untouched); the kernel stamps each arrival (SO_TIMESTAMPNS), so the transit time
-is the network path's, not the generator's own scheduling.
+is the network path's, not the generator's own scheduling. The workers run with the
+service's defaults: RTCP on every leg's odd port (a report per leg every ~5 s, to the
+phone's port + 1, which the generator ignores), receive statistics (two packets per leg a
+second through the general receive path), symmetric RTP, silent-leg checks.
 
 Baseline: at each N the same load first goes through C reflectors (one per worker, each
 relaying every 2 ms like a worker, doing nothing else): the jitter the generator, the

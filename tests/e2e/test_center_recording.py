@@ -101,4 +101,14 @@ def test_an_anchored_queue_call_is_bridged_and_recorded_in_stereo(
     assert abs(samples.shape[0] / 8000 - TALK_S) <= 0.5, samples.shape
     rms = np.sqrt(np.mean(samples.astype(np.float64) ** 2, axis=0))
     assert rms[0] > 100 and rms[1] > 100, f"a silent channel: rms {rms}"
+    # each leg's quality, measured by the pool, journaled and kept in the CDR
+    quality = wait_for(lambda: [q for q in journal(center, since, "call.media_quality")
+                                if q["call_id"] == call_id] or None, "media quality", timeout=20)
+    by_leg = {q["leg"]: q for q in quality}
+    assert len(by_leg) == 2 and {q["agent"] for q in quality} == {"", login}, quality
+    for q in quality:
+        assert q["packets_received"] > 50 and q["loss_pct"] < 1.0, q  # pcaps of 2 s and more
+        assert 4.0 < q["mos"] <= 4.5, q  # a clean loopback call: G.711's best
+    out = center.cli("report", "calls", "--mos-below", "4.6")
+    assert out.returncode == 0 and call_id in out.stdout, out.stdout + out.stderr
     agent(center, "pause", login, "--reason", "test")

@@ -44,7 +44,7 @@ def test_inband_detection_runs_on_the_polls_after_the_tick(tmp_path: Path) -> No
     w._begin_tick(1.0)
     assert w._clockwork.steps
     w.close_endpoint(a.id)
-    assert not w._clockwork.steps and not w._dtmf.owners
+    assert not w._clockwork.steps and not w._digits.bank.owners
     w.close_endpoint(b.id)
     h.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -52,6 +53,39 @@ def test_call_events_fill_the_call_detail_record(db_url: str) -> None:
                                                                    "caller_hangup")
     k2 = cdr["k2"]  # never queued: selected by its start time
     assert (k2["result"], k2["queue"], k2["end_cause"]) == ("unanswered", None, "caller_cancel")
+
+
+def _quality(seq: int, t: float, leg: str, mos: float, **extra: Any) -> JournalRecord:
+    return _rec(seq, t, "call/q1", "call.media_quality", call_id="q1", leg=leg,
+                agent=extra.get("agent", ""), packets_received=3000, packets_lost=30,
+                loss_pct=1.0, jitter_max_ms=4.5, rtt_ms=None, peer_loss_pct=None, mos=mos,
+                r_factor=80.0, duration_s=60.0)
+
+
+def test_media_quality_is_kept_per_leg_and_the_call_gets_its_worst_mos(db_url: str) -> None:
+    records = [
+        _rec(1, 0, "call/q1", "call.created", call_id="q1", caller="+3310", dialled="2000",
+             source="trunk", route="queue:sales", at=0.0),
+        _quality(2, 60, "a", 3.9),
+        _quality(3, 60, "b", 2.8, agent="anna"),
+        _quality(4, 61, "s", 4.1, agent="sophie"),
+        _rec(5, 70, "call/q2", "call.created", call_id="q2", caller="+3311", dialled="2000",
+             source="trunk", route="agent:anna", at=70.0),
+    ]
+    write_journal(db_url, records)
+    with psycopg.connect(db_url) as conn:
+        project_all(conn)
+        cdr = {c["call_id"]: c for c in load_calls(conn, BASE, BASE + 3600)}
+    q1 = cdr["q1"]
+    assert q1["mos"] == 2.8  # the agent's leg sounded worst
+    assert [(leg["leg"], leg["agent"], leg["mos"], leg["loss_pct"]) for leg in q1["quality"]] == [
+        ("a", "", 3.9, 1.0), ("b", "anna", 2.8, 1.0), ("s", "sophie", 4.1, 1.0)]
+    assert cdr["q2"]["mos"] is None and cdr["q2"]["quality"] == []
+    from stats.reports import calls_report
+
+    report = calls_report(list(cdr.values()), UTC, mos_below=3.6)
+    assert [row[0] for row in report.rows] == ["q1"]
+    assert report.rows[0][report.columns.index("mos")] == 2.8
 
 
 _states = st.sampled_from(["ready", "not_ready", "reserved", "talking", "on_hold", "wrap_up",
