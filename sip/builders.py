@@ -10,6 +10,7 @@ from sip.fields import MAGIC_COOKIE, CSeq, Via, parse_name_addr
 from sip.grammar import Params, quote
 from sip.headers import HeaderField, Headers
 from sip.message import Request, Response
+from sip.uri import host_reference
 
 REASON_PHRASES = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
@@ -59,10 +60,11 @@ def new_call_id(host: str | None = None) -> str:
 def make_via(
     transport: str, host: str, port: int | None, *, branch: str | None = None, rport: bool = True
 ) -> Via:
+    """Our Via; ``host`` may be a bare IPv6 address (as sockets give it): it is bracketed."""
     params = Params((("branch", branch or new_branch()),))
     if rport:
         params = params.set("rport")
-    return Via(transport=transport.upper(), host=host, port=port, params=params)
+    return Via(transport=transport.upper(), host=host_reference(host), port=port, params=params)
 
 
 _COPIED = frozenset(RESPONSE_HEADERS)

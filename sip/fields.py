@@ -21,9 +21,11 @@ from sip.uri import Uri, parse_port, parse_uri, split_hostport, valid_ipv4, vali
 
 MAGIC_COOKIE = "z9hG4bK"
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
-# "SIP/2.0/UDP host[:port]" written without optional whitespace, followed by parameters
-# or nothing: what nearly every peer sends. Anything else takes the general path.
-_PLAIN_VIA = re.compile(rf"({_TOKEN})/({_TOKEN})/({_TOKEN}) ([^ \t;:,\[\]]+(?::[0-9]+)?)(?=;|\Z)")
+# "SIP/2.0/UDP host[:port]" (host a name, IPv4 address or IPv6 reference) written without
+# optional whitespace, followed by parameters or nothing: what nearly every peer sends.
+# Anything else takes the general path.
+_PLAIN_VIA = re.compile(rf"({_TOKEN})/({_TOKEN})/({_TOKEN}) "
+                        r"((?:\[[0-9A-Fa-f:.]+\]|[^ \t;:,\[\]]+)(?::[0-9]+)?)(?=;|\Z)")
 _CSEQ_SPLIT = re.compile(r"[ \t]+")
 _DIGITS = frozenset("0123456789")
 MAX_CSEQ = 2**32 - 1
@@ -149,6 +151,10 @@ def parse_via_general(text: str) -> Via:
     if pos == after_protocol:
         raise SipParseError("missing space between Via sent-protocol and sent-by")
     start = pos
+    sent_by = text[start:].split(";", 1)[0].split(",", 1)[0]
+    if not sent_by.startswith("[") and sent_by.count(":") > 1:
+        raise SipParseError(f"Via sent-by {sent_by.strip(WSP)[:60]!r}: an IPv6 address must "
+                            "be enclosed in brackets (RFC 3261 §25 IPv6reference)")
     if pos < len(text) and text[pos] == "[":
         close = text.find("]", pos)
         if close < 0:

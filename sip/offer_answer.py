@@ -17,6 +17,7 @@ from sip.sdp import (
     MediaDescription,
     Origin,
     SessionDescription,
+    connection_address,
 )
 
 
@@ -108,10 +109,6 @@ def offered_codecs(media: MediaDescription) -> list[Codec]:
     return codecs
 
 
-def _address_type(address: str) -> str:
-    return "IP6" if ":" in address else "IP4"
-
-
 def _audio_media(port: int, codecs: list[Codec], direction: str, ptime: int) -> MediaDescription:
     attributes: list[tuple[str, str | None]] = []
     for codec in codecs:
@@ -132,7 +129,7 @@ def _session(
     *, address: str, session_id: int, session_version: int, media: tuple[MediaDescription, ...],
     username: str,
 ) -> SessionDescription:  # fmt: skip
-    kind = _address_type(address)
+    kind, address = connection_address(address)
     return SessionDescription(
         origin=Origin(username=username, session_id=str(session_id),
                       session_version=session_version, address_type=kind, address=address),

@@ -22,6 +22,14 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 20
 
 
+def connection_address(address: str) -> tuple[str, str]:
+    """(addrtype, address) for an o=/c= line: "IP6" for an IPv6 address, which SDP writes
+    without the brackets a SIP URI puts around it (RFC 4566 §9 IP6-address), else "IP4"."""
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    return ("IP6" if ":" in address else "IP4"), address
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Origin:
     username: str = "-"

@@ -85,6 +85,26 @@ def valid_ipv4(text: str) -> bool:
     return _IPV4.fullmatch(text) is not None
 
 
+def ipv6_value(text: str) -> ipaddress.IPv6Address | None:
+    """The address an IPv6 literal (bare or in brackets) stands for, or None if it is none."""
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.IPv6Address(text)
+    except ValueError:
+        if ":::" in text:  # RFC 5118 §4.10, as in valid_ipv6
+            return ipv6_value(text.replace(":::", "::", 1))
+        return None
+
+
+def host_reference(host: str) -> str:
+    """``host`` as a URI or Via sent-by writes it: a bare IPv6 address gets its brackets
+    (RFC 3261 §25 IPv6reference); hostnames, IPv4 and bracketed references are unchanged."""
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]"
+    return host
+
+
 def validate_host(host: str) -> str:
     """``host`` if it is a hostname, IPv4 address or bracketed IPv6 reference."""
     if host.startswith("["):
@@ -122,6 +142,9 @@ def split_hostport(text: str) -> tuple[str, int | None]:
             raise SipParseError(f"unexpected {rest!r} after IPv6 reference")
         port_text = rest[1:] if rest else None
     else:
+        if text.count(":") > 1:  # a hostname or IPv4 address has at most the port's colon
+            raise SipParseError(f"{text[:60]!r} is not host[:port]: an IPv6 address must be "
+                                "enclosed in brackets (RFC 3261 §19.1.1, RFC 5118 §4.2)")
         host, sep, port_text_raw = text.partition(":")
         port_text = port_text_raw if sep else None
     validate_host(host)
@@ -130,7 +153,8 @@ def split_hostport(text: str) -> tuple[str, int | None]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SipUri:
-    """A ``sip:`` or ``sips:`` URI; ``host`` keeps IPv6 brackets."""
+    """A ``sip:`` or ``sips:`` URI; ``host`` keeps IPv6 brackets (one built with a bare IPv6
+    address is written with them, so it reads back bracketed)."""
 
     scheme: str = "sip"
     user: str | None = None
@@ -147,7 +171,9 @@ class SipUri:
             if self.password is not None:
                 out.extend((":", escape(self.password, _PASSWORD_CHARS)))
             out.append("@")
-        out.append(self.host)
+        host = self.host
+        # a bare IPv6 address (as a socket gives it) is written as the reference it must be
+        out.append(f"[{host}]" if ":" in host and host[0] != "[" else host)
         if self.port is not None:
             out.append(f":{self.port}")
         for name, value in self.params:
@@ -291,9 +317,11 @@ def _class(chars: frozenset[str]) -> str:
 
 
 # sip:user@host:port;param=value with nothing escaped and no headers, as nearly every URI
-# is written: one match instead of the steps below; host and port are still validated.
+# is written (host a name, an IPv4 address or an IPv6 reference): one match instead of the
+# steps below; host and port are still validated.
 _PLAIN_SIP = re.compile(
-    rf"(sips?):(?:([{_class(_USER_CHARS - {'@'})}]+)@)?([A-Za-z0-9.\-]+)(?::([0-9]{{1,5}}))?"
+    rf"(sips?):(?:([{_class(_USER_CHARS - {'@'})}]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)"
+    rf"(?::([0-9]{{1,5}}))?"
     rf"((?:;[{_class(_PARAM_CHARS)}]+(?:=[{_class(_PARAM_CHARS)}]+)?)*)"
 )
 
@@ -367,6 +395,15 @@ def _params_equal(a: Params, b: Params) -> bool:
     return True
 
 
+def _hosts_equal(a: str, b: str) -> bool:
+    """Hosts compare case-insensitively; IPv6 references by the address they write, however
+    written (RFC 5954 §4: ``[::1]`` is ``[0:0::1]``, but never the IPv4 ``127.0.0.1``)."""
+    if a.startswith("[") and b.startswith("[") and a.lower() != b.lower():
+        first, second = ipv6_value(a), ipv6_value(b)
+        return first is not None and first == second
+    return a.lower() == b.lower()
+
+
 def uri_equal(a: Uri, b: Uri) -> bool:
     """URI equivalence per RFC 3261 §19.1.4 (and RFC 3966 §4 for tel)."""
     if isinstance(a, SipUri) and isinstance(b, SipUri):
@@ -374,7 +411,7 @@ def uri_equal(a: Uri, b: Uri) -> bool:
             a.scheme == b.scheme
             and a.user == b.user
             and a.password == b.password
-            and a.host.lower() == b.host.lower()
+            and _hosts_equal(a.host, b.host)
             and a.port == b.port
             and _params_equal(a.params, b.params)
             and sorted((k.lower(), v) for k, v in a.headers)

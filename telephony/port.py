@@ -38,7 +38,7 @@ class Softswitch:
         self.stack = stack
         self.log = log
         self.bindings = bindings
-        self.transports = Transports(on_datagram=self.on_datagram, on_item=self.on_item)
+        self.transports = Transports(on_datagram=self.on_datagram, on_item=self.on_item, log=log)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None

@@ -49,6 +49,7 @@ from ivr.interpreter import step
 from ivr.messages import IvrEvent, IvrState
 from ivr.port import IVR_PORT
 from sip.message import Request
+from sip.sdp import connection_address
 
 PLAY_TIMER = "ivr-play"
 MIN_PROMPT_S = 0.2
@@ -69,7 +70,9 @@ def placeholder_answer(offer: bytes, host: str) -> bytes:
             if "101" in fields[4:]:
                 payloads.append("101")
             break
-    lines = ["v=0", f"o=contactor 1 1 IN IP4 {host}", "s=contactor", f"c=IN IP4 {host}",
+    kind, address = connection_address(host)
+    lines = ["v=0", f"o=contactor 1 1 IN {kind} {address}", "s=contactor",
+             f"c=IN {kind} {address}",
              "t=0 0", f"m=audio 9 RTP/AVP {' '.join(payloads)}"]
     first = int(payloads[0]) if payloads[0].isdigit() else -1
     if first in _CODECS:

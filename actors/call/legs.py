@@ -16,7 +16,7 @@ from sip.dialog import Dialog
 from sip.fields import CSeq
 from sip.headers import HeaderField, Headers
 from sip.message import Request, Response
-from sip.uri import SipUri, parse_uri
+from sip.uri import SipUri, host_reference, parse_uri
 from telephony.ids import leg_branch, leg_tag, sip_call_id
 from telephony.messages import Peer
 
@@ -88,7 +88,7 @@ def transport_of(leg: Leg) -> str:
 
 def contact_uri(local: LocalSip, transport: str) -> str:
     param = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-    return f"sip:contactor@{local.host}:{local.port}{param}"
+    return f"sip:contactor@{host_reference(local.host)}:{local.port}{param}"
 
 
 def branch_via(local: LocalSip, transport: str, call_id: str, leg: str, n: int) -> HeaderField:

@@ -9,6 +9,9 @@ result or the same error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,11 +20,12 @@ from sip.errors import SipParseError
 from sip.fields import parse_via, parse_via_general
 from sip.grammar import TOKEN_CHARS, WORD_CHARS, WSP, is_token, is_word, read_quoted, split_list
 from sip.headers import Headers
-from sip.message import Request
+from sip.message import Request, Response
 from sip.parser import ParserLimits, _split_lines, parse_datagram
 from sip.serializer import serialize
 from sip.uri import parse_uri, parse_uri_general, valid_ipv4
 
+T = TypeVar("T")
 SETTINGS = settings(max_examples=300, deadline=None)
 
 _PIECES = ["sip", "sips", "SIP", ":", "@", ";", "=", ".", "-", "?", "&", "%41", "[", "]", "::1",
@@ -32,7 +36,7 @@ _VIA_PIECES = ["SIP", "/", "2.0", "UDP", "tcp", " ", "\t", "host", "127.0.0.2", 
                "ttl", "300", "maddr", "[", "]", "::1", ",", '"q"', "x", ""]
 
 
-def _outcome(fn, text):  # type: ignore[no-untyped-def]
+def _outcome(fn: Callable[[T], object], text: T) -> tuple[str, object]:
     try:
         return ("ok", fn(text))
     except SipParseError as exc:
@@ -150,9 +154,9 @@ INVITE = (b"INVITE sip:bob@example.com SIP/2.0\r\n"
           b"Record-Route: <sip:p.example.com;lr>\r\nContent-Length: 0\r\n\r\n")
 
 
-def _views(message: Request | object) -> tuple[object, ...]:
-    return (message.vias, message.from_, message.to, message.call_id,  # type: ignore[attr-defined]
-            message.cseq, message.contacts, message.record_routes)  # type: ignore[attr-defined]
+def _views(message: Request | Response) -> tuple[object, ...]:
+    return (message.vias, message.from_, message.to, message.call_id,
+            message.cseq, message.contacts, message.record_routes)
 
 
 def test_a_response_shares_only_the_views_of_headers_it_copied_unchanged() -> None:
