@@ -69,6 +69,8 @@ class NegotiatedAudio:
     telephone_event: Codec | None
     ptime: int
     direction: str
+    #: the peer's RTCP port from ``a=rtcp`` (RFC 3605); 0: the RTP port + 1
+    rtcp_port: int = 0
 
     @property
     def we_send(self) -> bool:
@@ -202,6 +204,7 @@ def build_answer(
                 negotiated = NegotiatedAudio(
                     remote_address=host, remote_port=remote_port, codec=chosen,
                     telephone_event=event, ptime=media.ptime or ptime, direction=ours,
+                    rtcp_port=rtcp_port_of(media),
                 )  # fmt: skip
         answer_media.append(accepted or replace(media, port=0, port_count=None, attributes=(),
                                                 lines=(), connection=None))  # fmt: skip
@@ -210,6 +213,14 @@ def build_answer(
     answer = _session(address=address, session_id=session_id, session_version=session_version,
                       media=tuple(answer_media), username=username)  # fmt: skip
     return answer, negotiated
+
+
+def rtcp_port_of(media: MediaDescription) -> int:
+    """``a=rtcp:<port> [IN IP4 <address>]`` (RFC 3605 §2.1), else 0; a malformed value is
+    ignored (RTCP then goes to the RTP port + 1, as without the attribute)."""
+    value = media.attribute("rtcp")
+    token = value.split()[0] if value else ""
+    return int(token) if token.isdigit() and 0 < int(token) < 65536 else 0
 
 
 def negotiate_answer(offer: SessionDescription, answer: SessionDescription) -> NegotiatedAudio:
@@ -232,6 +243,7 @@ def negotiate_answer(offer: SessionDescription, answer: SessionDescription) -> N
             remote_address=host, remote_port=port, codec=voice, telephone_event=event,
             ptime=theirs.ptime or ours.ptime or 20,
             direction=_direction_of(our_send and peer_recv, our_recv and peer_send),
+            rtcp_port=rtcp_port_of(theirs),
         )  # fmt: skip
     raise OfferAnswerError("answer rejected every audio stream")
 

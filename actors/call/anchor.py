@@ -101,7 +101,8 @@ def set_remote(t: Turn, endpoint: str, audio: NegotiatedAudio) -> None:
                        payload_type=audio.codec.payload_type,
                        telephone_event_pt=event.payload_type if event else None,
                        ptime_ms=audio.ptime,
-                       direction=_DIRECTIONS.get(audio.direction, "inactive")))
+                       direction=_DIRECTIONS.get(audio.direction, "inactive"),
+                       rtcp_port=audio.rtcp_port))
 
 
 def close_endpoint(t: Turn, leg: Leg) -> Leg:

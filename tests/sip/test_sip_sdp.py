@@ -110,6 +110,17 @@ def test_answer_picks_first_common_codec_in_offerer_order_and_rejects_video() ->
     # The offerer computes the same result from our answer.
     ours = negotiate_answer(parse_sdp(OFFER), parse_sdp(serialize_sdp(answer)))
     assert ours.codec.payload_type == 8 and ours.remote_port == 30000
+    assert media.rtcp_port == 0 and ours.rtcp_port == 0  # no a=rtcp: RTP port + 1
+
+
+@pytest.mark.parametrize(("line", "port"), [
+    (b"a=rtcp:53020\r\n", 53020), (b"a=rtcp:53020 IN IP4 126.16.64.4\r\n", 53020),
+    (b"a=rtcp:x\r\n", 0), (b"a=rtcp:70000\r\n", 0)])
+def test_the_rtcp_port_of_rfc_3605_is_taken_from_the_offer(line: bytes, port: int) -> None:
+    offer = OFFER.replace(b"a=ptime:30\r\n", b"a=ptime:30\r\n" + line)
+    _, media = build_answer(parse_sdp(offer), address="198.51.100.7", port=30000,
+                            session_id=1, session_version=1)
+    assert media.rtcp_port == port
 
 
 @pytest.mark.parametrize(
