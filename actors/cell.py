@@ -7,8 +7,10 @@ sinks: the transport to other hosts, the journal, the snapshot store and the pub
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from actors.behaviour import Behaviour
@@ -66,7 +68,29 @@ class Cell:
         self.seq = 0  # journal sequence of this actor (idempotent re-sends)
         self.dirty = False
         # (journal acks, envelopes held until they commit), in order
-        self.outbox: deque[tuple[list[Awaitable[Any]], list[Envelope]]] = deque()
+        self.outbox: deque[tuple[list[asyncio.Future[Any]], list[Envelope]]] = deque()
         # timers that fired and whose message waits in the mailbox: (key, deadline, item);
         # still pending for the snapshot, so a crash before the decision does not lose them
         self.fired: deque[tuple[str, float, Item]] = deque()
+
+
+def release_outbox(cell: Cell, deliver: Callable[[Envelope], None],
+                   dead_letters: DeadLetterSink, _done: object = None) -> None:
+    """Deliver ``cell``'s held envelopes whose journal acks are all in, in decision order;
+    then wait - a done-callback, not a task per decision - for the first ack still out."""
+    outbox = cell.outbox
+    while outbox:
+        acks, out = outbox[0]
+        while acks:
+            ack = acks[0]
+            if not ack.done():
+                ack.add_done_callback(partial(release_outbox, cell, deliver, dead_letters))
+                return
+            del acks[0]
+            if ack.cancelled() or ack.exception() is not None:
+                # Sent anyway, as before: the decision was taken and its state kept.
+                problem = "cancelled" if ack.cancelled() else repr(ack.exception())
+                dead_letters({"reason": "journal.failed", "to": cell.address, "text": problem})
+        outbox.popleft()
+        for env in out:
+            deliver(env)

@@ -24,7 +24,7 @@ import asyncio
 import time
 import traceback
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from actors.behaviour import Behaviour, kind_of
@@ -36,6 +36,7 @@ from actors.cell import (
     Outbound,
     Publisher,
     SnapshotStore,
+    release_outbox,
 )
 from actors.durable_timers import PendingTimer, Restored, TimerSnapshotStore, recover_timers
 from actors.effects import (
@@ -409,7 +410,7 @@ class Host:
         self, cell: Cell, effects: Sequence[Effect], reply_to: str, corr: int, now: float
     ) -> None:
         out: list[Envelope] = []
-        acks: list[Awaitable[Any]] = []
+        acks: list[asyncio.Future[Any]] = []
         for e in effects:
             t = type(e)
             if t is Send:
@@ -433,7 +434,8 @@ class Host:
             elif t is Journal:
                 if self.journal is not None:
                     cell.seq += 1
-                    acks.append(self.journal.append(cell.address, cell.seq, e.event))  # type: ignore[union-attr]
+                    ack = self.journal.append(cell.address, cell.seq, e.event)  # type: ignore[union-attr]
+                    acks.append(asyncio.ensure_future(ack))
             elif t is Publish:
                 if self.publisher is not None:
                     self.publisher.publish(e.topic, e.msg)  # type: ignore[union-attr]
@@ -442,25 +444,10 @@ class Host:
         if acks or cell.outbox:
             cell.outbox.append((acks, out))
             if len(cell.outbox) == 1:
-                asyncio.get_running_loop().create_task(self._flush_outbox(cell))
+                release_outbox(cell, self.deliver, self.dead_letters)
             return
         for env in out:
             self.deliver(env)
-
-    async def _flush_outbox(self, cell: Cell) -> None:
-        # Envelopes leave only after the journal committed what caused them, in order.
-        while cell.outbox:
-            acks, out = cell.outbox[0]
-            for ack in acks:
-                try:
-                    await ack
-                except Exception as exc:
-                    self.dead_letters(
-                        {"reason": "journal.failed", "to": cell.address, "text": repr(exc)}
-                    )
-            cell.outbox.popleft()
-            for env in out:
-                self.deliver(env)
 
     def _stop(self, cell: Cell) -> None:
         self.cells.pop(cell.address, None)

@@ -20,7 +20,7 @@ from actors.durable_timers import PendingTimer, Restored
 from bus.codec import Codec
 from bus.errors import DecodeError
 from bus.message import Message, as_dict
-from store.journal import JournalEvent, JournalReader, Snapshot
+from store.journal import JournalEvent, JournalFullError, JournalReader, Snapshot
 from store.journal_writer import JournalWriter
 
 #: version of the timers blob: [TIMERS_FORMAT, [[key, deadline, message], ...]]
@@ -149,9 +149,17 @@ class StoreSnapshots:
 
     def _save(self, address: str, actor_seq: int, state: bytes, timers: bytes | None,
               wake_at: float | None) -> None:
+        ts = self.wall_clock()
+        if not self._tasks:  # else queue behind the saves that wait for room, in order
+            try:
+                self.writer.save_snapshot_nowait(address, actor_seq, state, ts, timers=timers,
+                                                 wake_at=wake_at)
+                return
+            except JournalFullError:
+                pass  # the queue is full: wait for room in a task, the host does not wait
         fut = asyncio.ensure_future(
-            self.writer.save_snapshot(address, actor_seq, state, self.wall_clock(),
-                                      timers=timers, wake_at=wake_at)
+            self.writer.save_snapshot(address, actor_seq, state, ts, timers=timers,
+                                      wake_at=wake_at)
         )
         self._tasks.add(fut)
         fut.add_done_callback(self._tasks.discard)

@@ -2,9 +2,16 @@
 
 ``append`` queues an event and returns a future that resolves only after the batch
 holding it is COMMITTED, so a crash of the writer's process loses nothing that was
-acknowledged.  Batches flush when ``batch_size`` items wait or ``flush_interval``
-seconds after the first one arrived; while one batch commits the next one fills
-(group commit).  The queue is bounded: ``append`` waits for room (backpressure).
+acknowledged.  Snapshots ride in the same batches, in queue order.
+
+Group commit that adapts to the load: an idle writer lets the loop turn once (so what the
+messages already received produce joins in) and commits - or waits ``flush_interval``
+seconds first, if set; while a batch commits, the next one fills, and goes as soon as the
+database answered.  So a lone event waits about one round trip, and under load each commit
+carries everything that arrived during the previous one (up to ``batch_size`` items).
+A batch is one statement - one round trip, one transaction (see
+``store.journal.WRITE_BOTH``) - and several snapshots of one actor in a batch are written
+as the newest only.  The queue is bounded: ``append`` waits for room (backpressure).
 
 If the connection fails, the whole batch is retried on a new connection: rows are
 idempotent on ``(actor, actor_seq)``, so a batch whose COMMIT outcome was unknown
@@ -16,20 +23,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import math
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quoted
 from types import TracebackType
 from typing import Any
 
 import psycopg
 
 from store.journal import (
-    COPY_STAGE,
-    CREATE_STAGE,
-    INSERT_FROM_STAGE,
     INSERT_ONE,
     JOURNAL_LOCK_KEY,
     LOCK_JOURNAL,
     UPSERT_SNAPSHOT,
+    WRITE_BOTH,
+    WRITE_EVENTS,
+    WRITE_SNAPSHOTS,
     JournalClosedError,
     JournalEvent,
     JournalFullError,
@@ -65,14 +74,17 @@ _Item = tuple[_Row | _SnapshotRow, "asyncio.Future[bool]"]
 
 
 class JournalWriter:
-    """One connection, one flusher task; create and use it inside a running event loop."""
+    """One connection, one flusher task; create and use it inside a running event loop.
+
+    ``flush_interval``: how long an idle writer waits for more items before it commits
+    (0: no wait - the commit in flight is what gathers the next batch)."""
 
     def __init__(
         self,
         url: str,
         *,
         batch_size: int = 500,
-        flush_interval: float = 0.005,
+        flush_interval: float = 0.0,
         max_pending: int = 10_000,
         retry_max_delay: float = 1.0,
     ) -> None:
@@ -92,8 +104,12 @@ class JournalWriter:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: list[_Item] = []
+        #: batches committed (one transaction each; rows retried one by one after a
+        #: rejection count in ``committed_items`` only)
         self.committed_batches = 0
         self.committed_items = 0
+        #: snapshots not written because a newer one of the same actor was in their batch
+        self.coalesced_snapshots = 0
 
     async def start(self) -> None:
         """Connect and start flushing (the first connection error is raised here)."""
@@ -138,17 +154,26 @@ class JournalWriter:
         timers: bytes | None = None, wake_at: float | None = None,
     ) -> asyncio.Future[bool]:
         """Queue a snapshot (with the actor's pending ``timers`` and their earliest deadline
-        ``wake_at``, or neither); committed in order with the events queued before it.
-        Resolves to ``False`` if a snapshot with a higher actor_seq exists."""
-        if not actor or actor_seq < 0:
-            raise ValueError(f"snapshot needs an actor and actor_seq >= 0; got "
-                             f"{actor!r}#{actor_seq}")
-        check_timers(actor, timers, wake_at)
+        ``wake_at``, or neither); committed with or after the events queued before it.
+
+        Resolves to ``True`` once it is stored (or replaced in its batch by a newer one of
+        the same actor that was), ``False`` if a snapshot with a higher actor_seq was there
+        before it - stored already, or saved earlier in the same batch."""
+        row = _snapshot_row(actor, actor_seq, state, ts, timers, wake_at)
         while len(self._items) >= self._max_pending and not self._closing:
             self._has_room.clear()
             await self._has_room.wait()
-        row = _SnapshotRow(actor, actor_seq, ts, bytes(state),
-                           None if timers is None else bytes(timers), wake_at)
+        return self._enqueue(row)
+
+    def save_snapshot_nowait(
+        self, actor: str, actor_seq: int, state: bytes, ts: float, *,
+        timers: bytes | None = None, wake_at: float | None = None,
+    ) -> asyncio.Future[bool]:
+        """Like :meth:`save_snapshot` but raises :class:`JournalFullError` instead of
+        waiting (no task per snapshot: the host saves hundreds a second)."""
+        row = _snapshot_row(actor, actor_seq, state, ts, timers, wake_at)
+        if len(self._items) >= self._max_pending:
+            raise JournalFullError(f"journal writer has {len(self._items)} items pending")
         return self._enqueue(row)
 
     async def flush(self) -> None:
@@ -193,9 +218,8 @@ class JournalWriter:
         return future
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-        await conn.execute(CREATE_STAGE)
-        return conn
+        # autocommit: a batch is one statement, hence its own transaction
+        return await psycopg.AsyncConnection.connect(self._url, autocommit=True)
 
     async def _run(self) -> None:
         try:
@@ -207,8 +231,12 @@ class JournalWriter:
                     self._has_items.clear()
                     continue
                 if len(self._items) < self._batch_size and not self._closing:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._batch_ready.wait(), self._flush_interval)
+                    if self._flush_interval > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._batch_ready.wait(),
+                                                   self._flush_interval)
+                    else:
+                        await asyncio.sleep(0)
                 self._batch_ready.clear()
                 count = min(self._batch_size, len(self._items))
                 self._inflight = [self._items.popleft() for _ in range(count)]
@@ -250,25 +278,49 @@ class JournalWriter:
             return
 
     async def _write(self, conn: psycopg.AsyncConnection[Any], batch: list[_Item]) -> list[bool]:
-        rows = [(i, item) for i, (item, _) in enumerate(batch) if isinstance(item, _Row)]
+        rows: list[tuple[int, _Row]] = []
+        newest: dict[str, _SnapshotRow] = {}  # per actor, the snapshot its batch stores
+        for i, (item, _) in enumerate(batch):
+            if isinstance(item, _Row):
+                rows.append((i, item))
+                continue
+            kept = newest.get(item.actor)
+            if kept is None or kept.actor_seq <= item.actor_seq:
+                newest[item.actor] = item
+        snaps = list(newest.values())
+        params: list[object] = []
+        if rows:
+            params += [JOURNAL_LOCK_KEY, "[" + ",".join(_event_json(r) for _, r in rows) + "]"]
+        if snaps:
+            params += _snapshot_params_batch(snaps)
+        query = WRITE_BOTH if rows and snaps else WRITE_EVENTS if rows else WRITE_SNAPSHOTS
+        cur = await conn.execute(query, params)
+        inserted: set[tuple[str, int]] = set()
+        stored: set[str] = set()
+        before: dict[str, int] = {}
+        for what, actor, actor_seq in await cur.fetchall():
+            if what == 0:
+                inserted.add((actor, actor_seq))
+            elif what == 1:
+                stored.add(actor)
+            else:
+                before[actor] = actor_seq
         results = [False] * len(batch)
-        async with conn.transaction(), conn.cursor() as cur:
-            if rows:
-                async with cur.copy(COPY_STAGE) as copy:
-                    for i, r in rows:
-                        await copy.write_row((i, r.ts, r.actor, r.actor_seq, r.kind, r.payload))
-                await cur.execute(LOCK_JOURNAL, (JOURNAL_LOCK_KEY,))
-                await cur.execute(INSERT_FROM_STAGE)
-                inserted = {(actor, actor_seq) for actor, actor_seq in await cur.fetchall()}
-                for i, r in rows:
-                    key = (r.actor, r.actor_seq)
-                    # A key repeated inside the batch was inserted once: by its first copy.
-                    results[i] = key in inserted
-                    inserted.discard(key)
-            for i, (item, _) in enumerate(batch):
-                if isinstance(item, _SnapshotRow):
-                    await cur.execute(UPSERT_SNAPSHOT, _snapshot_params(item))
-                    results[i] = await cur.fetchone() is not None
+        for i, r in rows:
+            key = (r.actor, r.actor_seq)
+            # A key repeated inside the batch was inserted once: by its first copy.
+            results[i] = key in inserted
+            inserted.discard(key)
+        # Each snapshot resolves as saving the batch's snapshots one by one would have: the
+        # newest of an actor was stored (else none was), an older one only if nothing higher
+        # came before it.
+        highest = dict(before)
+        for i, (item, _) in enumerate(batch):
+            if (isinstance(item, _SnapshotRow) and item.actor in stored
+                    and item.actor_seq >= highest.get(item.actor, -1)):
+                highest[item.actor] = item.actor_seq
+                results[i] = True
+        self.coalesced_snapshots += len(batch) - len(rows) - len(snaps)
         return results
 
     async def _write_one_by_one(self, batch: list[_Item]) -> None:
@@ -305,6 +357,39 @@ class JournalWriter:
             else:
                 await cur.execute(UPSERT_SNAPSHOT, _snapshot_params(item))
             return await cur.fetchone() is not None
+
+
+def _snapshot_row(actor: str, actor_seq: int, state: bytes, ts: float, timers: bytes | None,
+                  wake_at: float | None) -> _SnapshotRow:
+    if not actor or actor_seq < 0:
+        raise ValueError(f"snapshot needs an actor and actor_seq >= 0; got {actor!r}#{actor_seq}")
+    if not math.isfinite(ts):
+        raise ValueError(f"snapshot of {actor}: ts is {ts!r}")
+    check_timers(actor, timers, wake_at)
+    return _SnapshotRow(actor, actor_seq, ts, bytes(state),
+                        None if timers is None else bytes(timers), wake_at)
+
+
+# Rows are written out by hand (times are finite, checked at the door; the payload is JSON
+# already): a json.dumps per row cost more than the rest of the batch's encoding.
+
+
+def _event_json(r: _Row) -> str:
+    return f"[{r.ts!r},{_quoted(r.actor)},{r.actor_seq},{_quoted(r.kind)},{r.payload}]"
+
+
+def _snapshot_params_batch(snaps: list[_SnapshotRow]) -> list[object]:
+    """The states end to end (one binary parameter), and each snapshot's JSON row naming
+    its slice: hex-encoding kilobytes of state into JSON cost more than the rest of a batch."""
+    rows = []
+    offset = 0
+    for s in snaps:
+        timers = "null" if s.timers is None else f'"{s.timers.hex()}"'
+        wake_at = "null" if s.wake_at is None else repr(s.wake_at)
+        rows.append(f"[{_quoted(s.actor)},{s.actor_seq},{s.ts!r},{offset},{len(s.state)},"
+                    f"{timers},{wake_at}]")
+        offset += len(s.state)
+    return [b"".join(s.state for s in snaps), "[" + ",".join(rows) + "]"]
 
 
 def _snapshot_params(item: _SnapshotRow) -> tuple[object, ...]:

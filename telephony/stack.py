@@ -56,6 +56,7 @@ from sip.transaction_layer import (
     TransactionTimeout,
     TransportFailed,
     client_key,
+    response_target,
 )
 from sip.uri import SipUri, parse_uri
 from sip.validation import RequestPolicy, rejection_response, validate_request
@@ -570,9 +571,14 @@ def _symmetric(request: Request, source: Target) -> Request:
     Phones behind NAT (and plenty that are not) name an unreachable port in Via; like
     ``force_rport`` in common proxies, every UDP request is treated as RFC 3581 §4 asks for
     one with ``rport``, so responses follow the path the request took. Both parameters are
-    set here at once (the transaction layer then finds nothing left to annotate)."""
+    set here at once (the transaction layer then finds nothing left to annotate). A Via that
+    leads back to the source already is left as it is: nothing would change where the
+    responses go, and received is only due when sent-by names another host (§18.2.1)."""
     via = request.top_via
     if via.rport is not None:
+        return request
+    back = response_target(via, source)
+    if back.host == source.host and back.port == source.port:
         return request
     via = via.with_param("rport", str(source.port)).with_param("received", source.host)
     return request.with_top_via(via)

@@ -1,7 +1,7 @@
 """CPU per call of the telephony process, in-process, without sockets or database.
 
     python scripts/bench/sip_call_cpu.py [--calls 2000] [--batch 50] [--profile OUT.pstats]
-                                         [--micro]
+                                         [--micro] [--db]
 
 What ``sip_cps.py`` drives through SIPp, played here by two scripted peers on one event loop:
 the carrier's caller (INVITE with SDP, ACK, BYE) and the far end the ``external:`` route dials
@@ -11,6 +11,9 @@ actor ``Host`` and ``CallBehaviour`` (relay media), each call journaled through
 the rows (``store.journal`` payload encoding, snapshot bytes) instead of sending them to
 PostgreSQL, and whose publisher only encodes the ``calls`` events. The peers are
 deliberately cheap (byte templates), and their own time is measured and subtracted.
+``--db`` writes them for real instead: the ``JournalWriter`` of the service, into a
+throw-away embedded PostgreSQL (fsync off; the server's own CPU is not counted, the
+client's is: this shows what the writer costs the telephony process per call).
 
 Calls are placed ``--batch`` at a time, each batch run to completion (13 SIP messages per call)
 before the next, on uvloop like the service; the loop clock is real, so transaction timers
@@ -25,7 +28,9 @@ import argparse
 import asyncio
 import cProfile
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +56,10 @@ from sip.message import Request  # noqa: E402
 from sip.parser import parse_datagram  # noqa: E402
 from sip.serializer import serialize  # noqa: E402
 from sip.transaction import Target  # noqa: E402
+from store.embedded import start_embedded, stop_embedded  # noqa: E402
 from store.journal import JournalEvent, encode_payload, validate_event  # noqa: E402
+from store.journal_writer import JournalWriter  # noqa: E402
+from store.migrations import apply_migrations  # noqa: E402
 from telephony.ids import new_call_id  # noqa: E402
 from telephony.messages import SIP_PORT  # noqa: E402
 from telephony.port import Softswitch  # noqa: E402
@@ -103,11 +111,38 @@ class RowWriter:
         loop.call_soon(fut.set_result, True)  # committed a little later, as in the store
         return fut
 
-    async def save_snapshot(self, actor: str, actor_seq: int, state: bytes, ts: float, *,
-                            timers: bytes | None = None, wake_at: float | None = None
-                            ) -> None:  # fmt: skip
+    def save_snapshot_nowait(self, actor: str, actor_seq: int, state: bytes, ts: float, *,
+                             timers: bytes | None = None, wake_at: float | None = None
+                             ) -> None:  # fmt: skip
         bytes(state)
         self.snapshots += 1
+
+
+class CountingWriter:
+    """The real ``JournalWriter`` (``--db``), counting what the host hands it."""
+
+    def __init__(self, writer: JournalWriter) -> None:
+        self.writer = writer
+        self.events = 0
+        self.snapshots = 0
+
+    def append_nowait(self, event: JournalEvent) -> asyncio.Future[bool]:
+        self.events += 1
+        return self.writer.append_nowait(event)
+
+    def save_snapshot_nowait(self, actor: str, actor_seq: int, state: bytes, ts: float, *,
+                             timers: bytes | None = None, wake_at: float | None = None
+                             ) -> asyncio.Future[bool]:  # fmt: skip
+        self.snapshots += 1
+        return self.writer.save_snapshot_nowait(actor, actor_seq, state, ts, timers=timers,
+                                                wake_at=wake_at)
+
+    async def save_snapshot(self, actor: str, actor_seq: int, state: bytes, ts: float, *,
+                            timers: bytes | None = None, wake_at: float | None = None
+                            ) -> asyncio.Future[bool]:  # fmt: skip
+        self.snapshots += 1
+        return await self.writer.save_snapshot(actor, actor_seq, state, ts, timers=timers,
+                                               wake_at=wake_at)
 
 
 class EncodingPublisher:
@@ -205,14 +240,26 @@ class Peers:
 
 
 async def run_calls(calls: int, batch: int, profile: cProfile.Profile | None,
-                    default_gc: bool = False) -> dict[str, Any]:
+                    default_gc: bool = False, db_url: str | None = None) -> dict[str, Any]:
+    if db_url is None:
+        return await _run_calls(calls, batch, profile, default_gc, RowWriter())
+    async with JournalWriter(db_url) as real:
+        writer = CountingWriter(real)
+        result = await _run_calls(calls, batch, profile, default_gc, writer)
+        result["commits_per_call"] = round(real.committed_batches / (calls + 20), 2)
+        result["snapshots_coalesced_per_call"] = round(real.coalesced_snapshots / (calls + 20),
+                                                       2)
+        return result
+
+
+async def _run_calls(calls: int, batch: int, profile: cProfile.Profile | None,
+                     default_gc: bool, writer: RowWriter | CountingWriter) -> dict[str, Any]:
     config = parse_config(CONFIG, source=Path("bench.toml"))
     codec = default_codec()
     settings = CallSettings(config=config, local=LocalSip(host="127.0.0.1", port=5060,
                                                           domain="127.0.0.1"), media="relay")
     behaviour = CallBehaviour(settings)
     loop = asyncio.get_running_loop()
-    writer = RowWriter()
     publisher = EncodingPublisher(codec)
     snapshots = CallSnapshots(StoreSnapshots(writer, None, codec))  # type: ignore[arg-type]
     host = Host(host_id="telephony", behaviours=[behaviour], clock=loop.time,
@@ -228,19 +275,23 @@ async def run_calls(calls: int, batch: int, profile: cProfile.Profile | None,
                      wire=settings.wire, call_ids=lambda: snapshots.fresh(new_call_id()))
     switch = Softswitch(host=host, stack=stack, log=log)
     peers = Peers()
+    idle_s = 0.0002 if isinstance(writer, CountingWriter) else 0.0
     switch.transports.send = peers.send  # type: ignore[method-assign]
     host.add_port(SIP_PORT, switch.on_envelope)
 
     async def settle(target: int) -> None:
         """Run the loop until ``target`` calls have ended (bounded)."""
-        for _ in range(100_000):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             while peers.queue:
                 pending, peers.queue = peers.queue, []
                 for data, source in pending:
                     switch.on_datagram(data, source)
             if peers.done >= target or peers.failed:
                 return
-            await asyncio.sleep(0)  # journal acks, outboxes, host drains
+            # journal acks, outboxes, host drains; with a database, wait for it without
+            # spinning (process time is what is measured)
+            await asyncio.sleep(idle_s if not host._runq and not peers.queue else 0)
             if not host._runq and not peers.queue:
                 host.flush_snapshots()  # Node.serve does this every 50 ms
         raise RuntimeError(f"calls stalled at {peers.done}/{target}")
@@ -316,6 +367,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--default-gc", action="store_true",
                     help="keep CPython's collector settings (the service tunes them)")
+    ap.add_argument("--db", action="store_true",
+                    help="journal and snapshots through the real writer into an embedded "
+                         "PostgreSQL (fsync off)")
     a = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     profile = cProfile.Profile() if a.profile else None
@@ -324,7 +378,18 @@ def main() -> None:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    result = runner(run_calls(a.calls, a.batch, profile, a.default_gc))
+    if a.db:
+        root = Path(tempfile.mkdtemp(prefix="contactor-callcpu-"))
+        root.chmod(0o711)  # the embedded PostgreSQL's user must traverse it
+        try:
+            pg = start_embedded(root / "pg-data", durable=False)
+            apply_migrations(pg.url)
+            result = runner(run_calls(a.calls, a.batch, profile, a.default_gc, pg.url))
+        finally:
+            stop_embedded(root / "pg-data")
+            shutil.rmtree(root, ignore_errors=True)
+    else:
+        result = runner(run_calls(a.calls, a.batch, profile, a.default_gc))
     if profile is not None:
         profile.dump_stats(a.profile)
     if a.micro:

@@ -15,7 +15,9 @@ retransmissions: that is not a rate it sustains). SIPp's retransmissions are rep
 step but are not failures by themselves. A failing step is run once more (``--retries``) before
 the ramp stops, so that one burst of the other workers sharing this machine does not end it.
 INVITE->200 p50 and p99 come from SIPp's response-time trace (``-trace_rtt``) at that rate;
-CPU per call from the system's /proc times over the step. Memory per dialog: RSS growth while
+CPU per call from the system's /proc times over the step; Contactor's commits per call from
+the transaction ids its database drew over the step (each write transaction draws one: what
+a production database, fsync on, flushes to disk). Memory per dialog: RSS growth while
 ``--dialogs`` calls are up at once (each call is two dialogs; the figure is per call),
 measured before the ramp, after 20 warm-up calls (after an overloaded step the heap is
 already grown and RSS no longer moves).
@@ -125,6 +127,8 @@ class Step:
     cpu_ms_per_call: float
     seconds: float
     attempt: int
+    #: write transactions committed in the database per completed call (None: no database)
+    commits_per_call: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -139,6 +143,7 @@ class System:
     name: str
     target: str
     pid: int
+    db_url: str | None = None
     steps: list[Step] = field(default_factory=list)
     climbing: bool = True
 
@@ -153,7 +158,20 @@ class System:
             f"{prefix}invite_200_p50_ms": round(top.p50_ms, 2) if top else None,
             f"{prefix}invite_200_p99_ms": round(top.p99_ms, 2) if top else None,
             f"{prefix}cpu_ms_per_call": round(top.cpu_ms_per_call, 3) if top else None,
+            f"{prefix}commits_per_call": top.commits_per_call if top else None,
         }
+
+
+def next_xid(db_url: str) -> int:
+    """The next transaction id: every write transaction draws one, a read-only one does not,
+    so the difference over a step counts the commits the system made (what an fsync'ing
+    production database pays for)."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _stat_counts(workdir: Path) -> tuple[int, int, int]:
@@ -206,6 +224,7 @@ def run_step(system: System, rate: int, step_s: float, call_ms: int, root: Path,
     calls = int(rate * step_s)
     timeout_s = step_s + call_ms / 1000 + 15
     workdir = root / f"{system.name}-{rate}-{attempt}"
+    xid0 = next_xid(system.db_url) if system.db_url else None
     cpu0, t0 = cpu_seconds(system.pid), time.monotonic()
     proc = _uac(system.target, rate, calls, call_ms, workdir, timeout_s, "-trace_rtt",
                 "-rtt_freq", "1", "-max_recv_loops", "1000", "-max_sched_loops", "1000")
@@ -219,14 +238,18 @@ def run_step(system: System, rate: int, step_s: float, call_ms: int, root: Path,
             proc.wait()
     time.sleep(0.5)  # let the last BYEs finish before reading the CPU clock
     cpu = cpu_seconds(system.pid) - cpu0
+    xid1 = next_xid(system.db_url) if system.db_url else None
     ok, failed, retrans = _stat_counts(workdir)
+    commits = (round((xid1 - xid0) / max(ok, 1), 2)
+               if xid0 is not None and xid1 is not None else None)
     rtts = _rtts(workdir)
     slow = min(ok, sum(1 for r in rtts if r > max_setup_ms))
     unfinished = max(0, calls - ok - failed)
     return Step(rate=rate, calls=calls, successful=ok - slow, failed=failed + unfinished + slow,
                 slow=slow, retransmissions=retrans, p50_ms=_percentile(rtts, 0.5),
                 p99_ms=_percentile(rtts, 0.99), cpu_ms_per_call=1000 * cpu / max(ok, 1),
-                seconds=round(time.monotonic() - t0, 2), attempt=attempt)
+                seconds=round(time.monotonic() - t0, 2), attempt=attempt,
+                commits_per_call=commits)
 
 
 def settle(systems: list[System], max_s: float = 20.0) -> None:
@@ -252,10 +275,13 @@ def ramp(systems: list[System], rates: list[int], step_s: float, call_ms: int, r
                 settle(systems)
                 step = run_step(system, rate, step_s, call_ms, root, max_setup_ms, attempt)
                 system.steps.append(step)
+                commits = ("" if step.commits_per_call is None
+                           else f", {step.commits_per_call} commits/call")
                 print(f"  {system.name:9} {rate:5d} cps: {step.successful}/{step.calls} ok, "
                       f"{step.failed} failed ({step.slow} slow), {step.retransmissions} "
                       f"retransmissions, INVITE->200 p50 {step.p50_ms:.1f} ms p99 "
                       f"{step.p99_ms:.1f} ms, {step.cpu_ms_per_call:.2f} ms CPU/call"
+                      f"{commits}"
                       f"{'' if attempt == 1 else f' (attempt {attempt})'}", flush=True)
                 if step.ok:
                     break
@@ -396,7 +422,7 @@ def main() -> None:
         procs.append(start_sipp_uas(far_port, root))
         tel, target = start_contactor(root, pg.url, far_port)
         procs.append(tel)
-        systems = [System("contactor", target, tel.pid)]
+        systems = [System("contactor", target, tel.pid, db_url=pg.url)]
         print(f"contactor (pid {tel.pid}) at {target}, far end {CARRIER}:{far_port}",
               flush=True)
         if a.vs_sippy:

@@ -39,7 +39,7 @@ def test_timers_and_wake_at_go_together(pool: ConnectionPool, db_url: str) -> No
     reader = JournalReader(pool)
     with pytest.raises(ValueError, match="agent/x: timers and wake_at go together"):
         reader.save_snapshot("agent/x", 0, b"s", NOW, timers=b"t")
-    with pytest.raises(ValueError, match="wake_at is NaN"):
+    with pytest.raises(ValueError, match="wake_at is nan, not a time"):
         reader.save_snapshot("agent/x", 0, b"s", NOW, timers=b"t", wake_at=float("nan"))
     with psycopg.connect(db_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("INSERT INTO snapshot (actor, actor_seq, state, wake_at)"

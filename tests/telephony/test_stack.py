@@ -69,6 +69,26 @@ def test_options_is_answered_at_the_address_it_came_from() -> None:
     assert response.top_via.rport == 40000 and response.top_via.received == "192.0.2.10"
 
 
+def test_a_via_that_leads_back_to_the_source_is_left_alone() -> None:
+    """Forcing rport changes nothing there: no received/rport is added (§18.2.1)."""
+    s = stack()
+    source = Target(transport="UDP", host="192.0.2.10", port=5060)
+    data = request_text("OPTIONS", call_id="o2", from_tag="x", uri="sip:127.0.0.1")
+    (transmit,) = [a for a in s.datagram(data, source, 0.0) if isinstance(a, Transmit)]
+    assert transmit.target == source
+    response = parse_datagram(transmit.data)
+    assert isinstance(response, Response) and response.status == 200
+    assert str(response.top_via) == "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKcaller1"
+    # the same Via from another port of that host: the answer follows the packet
+    moved = Target(transport="UDP", host="192.0.2.10", port=5099)
+    data = request_text("OPTIONS", call_id="o3", from_tag="x", uri="sip:127.0.0.1",
+                        branch="z9hG4bKcaller2")
+    (transmit,) = [a for a in s.datagram(data, moved, 0.0) if isinstance(a, Transmit)]
+    assert transmit.target == moved
+    response = parse_datagram(transmit.data)
+    assert isinstance(response, Response) and response.top_via.rport == 5099
+
+
 def test_a_trunk_invite_is_routed_to_a_new_call_actor_after_100_trying() -> None:
     s = stack()
     data = request_text("INVITE", call_id="c1", from_tag="x", body=b"v=0\r\n")
