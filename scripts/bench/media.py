@@ -421,7 +421,8 @@ def main() -> None:
         return
     steps = [int(x) for x in args.calls.split(",")]
     directory = Path(tempfile.mkdtemp(prefix="contactor-bench-media-"))
-    span = 2 * max(steps) // args.workers * 2 + 100
+    # each leg binds an RTP/RTCP port pair; calls are not shared out exactly evenly
+    span = 2 * 2 * max(steps) // args.workers * 3 // 2 + 100
     workers = [Proc(["--worker", str(k), "--ports", f"{36000 + k * span}-{36000 + (k + 1) * span}",
                      "--dir", str(directory / f"w{k}"), *(["--pin"] if args.pin else [])])
                for k in range(args.workers)]
