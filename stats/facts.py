@@ -172,6 +172,9 @@ def _call_event(r: JournalRecord) -> list[Op]:
         return [CallUpdate(call_id=call_id, first={"answered_at": r.ts})]
     if r.kind == "call.media_quality":
         leg = {k: p.get(k) for k in QUALITY_FIELDS}
+        if not p.get("packets_received"):  # nothing heard from that leg: nothing to score
+            leg["mos"] = None
+            return [CallUpdate(call_id=call_id, append={"quality": leg})]
         return [CallUpdate(call_id=call_id, append={"quality": leg}, least={"mos": p["mos"]})]
     if r.kind == "call.ended":
         return [CallUpdate(call_id=call_id, last={"ended_at": r.ts, "end_cause": p.get("cause")},

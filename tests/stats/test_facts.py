@@ -71,6 +71,9 @@ def test_media_quality_is_kept_per_leg_and_the_call_gets_its_worst_mos(db_url: s
         _quality(4, 61, "s", 4.1, agent="sophie"),
         _rec(5, 70, "call/q2", "call.created", call_id="q2", caller="+3311", dialled="2000",
              source="trunk", route="agent:anna", at=70.0),
+        _rec(6, 75, "call/q2", "call.media_quality", call_id="q2", leg="a", agent="",
+             packets_received=0, packets_lost=0, loss_pct=0.0, jitter_max_ms=0.0, rtt_ms=None,
+             peer_loss_pct=None, mos=4.4, r_factor=93.2, duration_s=5.0),
     ]
     write_journal(db_url, records)
     with psycopg.connect(db_url) as conn:
@@ -80,7 +83,8 @@ def test_media_quality_is_kept_per_leg_and_the_call_gets_its_worst_mos(db_url: s
     assert q1["mos"] == 2.8  # the agent's leg sounded worst
     assert [(leg["leg"], leg["agent"], leg["mos"], leg["loss_pct"]) for leg in q1["quality"]] == [
         ("a", "", 3.9, 1.0), ("b", "anna", 2.8, 1.0), ("s", "sophie", 4.1, 1.0)]
-    assert cdr["q2"]["mos"] is None and cdr["q2"]["quality"] == []
+    # a leg that sent nothing (a silent SIPp peer) is listed but not scored
+    assert cdr["q2"]["mos"] is None and [q["mos"] for q in cdr["q2"]["quality"]] == [None]
     from stats.reports import calls_report
 
     report = calls_report(list(cdr.values()), UTC, mos_below=3.6)
