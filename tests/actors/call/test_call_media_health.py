@@ -3,32 +3,23 @@ endpoint's quality is journaled before the ended call stops (or after a bounded 
 
 from __future__ import annotations
 
-from actors.agent.messages import RingPhone
 from actors.call.media_health import QUALITY_WAIT_S, CallMediaQuality, QualityWaitOver
 from actors.call.messages import CallEnded
 from media.messages import CloseEndpoint, MediaQuality, MediaTimeout
-from telephony.messages import OpenMedia, SendRequest
-from tests.actors.call.support import SDP_PHONE, Calls, as_request
+from telephony.messages import SendRequest
+from tests.actors.call.support import Calls, as_request
 from tests.actors.call.test_call_acd import CALL, told
-from tests.actors.call.test_call_anchored import anchored_calls, opened, queued_and_answered
 from tests.actors.call.test_call_setup import caller_request
+from tests.actors.call.test_call_supervise import connected
 
 MEDIA = f"media/{CALL}"
 
 
-def talking(calls: Calls) -> str:
-    queued_and_answered(calls)
-    calls.take(CALL)
-    calls.peer_request(CALL, "a", caller_request("ACK", 1), tx=None)
-    calls.tell(CALL, RingPhone(call_id=CALL, agent="anna", phone_uri="sip:1001@127.0.0.1",
-                               ring_timeout_s=20))
-    [open_b] = [m for m in calls.take(CALL) if isinstance(m, OpenMedia)]
-    opened(calls, open_b.leg, "ep-b", 30002)
-    invite = calls.locate(CALL, open_b.leg)
-    calls.answer(CALL, open_b.leg, invite, 200, body=SDP_PHONE)
-    calls.take(CALL)
-    assert calls.state(CALL).phase == "connected"
-    return open_b.leg
+def talking() -> tuple[Calls, str]:
+    """A queue call bridged to anna through the pool; returns the calls and anna's leg."""
+    calls = connected()
+    [agent_leg] = [leg.name for leg in calls.state(CALL).legs.values() if leg.agent == "anna"]
+    return calls, agent_leg
 
 
 def quality(leg: str, endpoint: str, mos: float) -> MediaQuality:
@@ -39,8 +30,7 @@ def quality(leg: str, endpoint: str, mos: float) -> MediaQuality:
 
 
 def test_a_dead_agent_leg_ends_the_call_with_media_timeout() -> None:
-    calls = anchored_calls()
-    agent_leg = talking(calls)
+    calls, agent_leg = talking()
     calls.tell(CALL, MediaTimeout(call_id=CALL, endpoint="ep-b", leg=agent_leg, silent_s=30.0))
     byes = [as_request(m.request) for m in calls.take(CALL) if isinstance(m, SendRequest)]
     assert sorted(r.method for r in byes) == ["BYE", "BYE"]  # both legs hung up
@@ -48,8 +38,7 @@ def test_a_dead_agent_leg_ends_the_call_with_media_timeout() -> None:
 
 
 def test_a_timeout_from_an_endpoint_the_call_no_longer_has_changes_nothing() -> None:
-    calls = anchored_calls()
-    talking(calls)
+    calls, _ = talking()
     calls.tell(CALL, MediaTimeout(call_id=CALL, endpoint="ep-old", leg="x", silent_s=30.0))
     assert not calls.take(CALL) and calls.state(CALL).phase == "connected"
 
@@ -64,8 +53,7 @@ def _ended(calls: Calls, agent_leg: str) -> None:
 
 
 def test_each_leg_quality_is_journaled_and_the_call_stops_once_all_came() -> None:
-    calls = anchored_calls()
-    agent_leg = talking(calls)
+    calls, agent_leg = talking()
     _ended(calls, agent_leg)
     assert CALL not in calls.stopped  # waits for the endpoints' reports
     assert calls.timers[CALL]["quality"] == QualityWaitOver()
@@ -79,8 +67,7 @@ def test_each_leg_quality_is_journaled_and_the_call_stops_once_all_came() -> Non
 
 
 def test_an_ended_call_stops_after_a_bounded_wait_for_missing_reports() -> None:
-    calls = anchored_calls()
-    agent_leg = talking(calls)
+    calls, agent_leg = talking()
     _ended(calls, agent_leg)
     calls.tell(CALL, quality("a", "ep-a", 4.3))
     assert QUALITY_WAIT_S <= 5
