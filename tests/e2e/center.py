@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 #: (32768-60999 here), so that no outgoing socket - a SIPp, PostgreSQL's own UDP socket, a
 #: client connection - can be handed one of them between the choice and the bind
 LISTEN_PORTS = range(10_000, 19_000)
+#: ports from [bus] base_port a center may use in tcp mode (base + offsets, base + 10 + host)
+BUS_PORTS = 32
 RTP_PORTS = range(21_000, 31_000)  # media ranges of test centers (the demo's is 20000-20999)
 
 
@@ -37,13 +39,19 @@ def _free(port: int, kinds: tuple[int, ...]) -> bool:
 
 
 def free_port_in(band: range, *, count: int = 1, udp: bool = False,
-                 rng: random.Random | None = None) -> int:
-    """A port of ``band`` with the ``count - 1`` next ones also free (TCP, and UDP too)."""
+                 rng: random.Random | None = None, taken: set[int] | None = None) -> int:
+    """A port of ``band`` with the ``count - 1`` next ones also free (TCP, and UDP too).
+
+    ``taken``: ports already chosen for the same center (not bound yet, so they look free);
+    the ports chosen here are added to it."""
     kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
     rng = rng or random.Random()
+    taken = set() if taken is None else taken
     for _ in range(200):
         port = rng.randrange(band.start, band.stop - count)
-        if all(_free(port + k, kinds) for k in range(count)):
+        chosen = set(range(port, port + count))
+        if not chosen & taken and all(_free(p, kinds) for p in chosen):
+            taken |= chosen
             return port
     raise RuntimeError(f"no {count} free port(s) in {band.start}-{band.stop}")
 
@@ -78,19 +86,23 @@ def write_config(workdir: Path) -> Center:
     conf = workdir / "conf"
     shutil.copytree(REPO / "conf" / "ivr", conf / "ivr")
     text = (REPO / "conf" / "contactor.toml").read_text()
-    sip_port = free_port_in(LISTEN_PORTS, udp=True)
-    gateway_port = free_port_in(LISTEN_PORTS, count=2)  # the gateway's PUB takes the next one
+    taken: set[int] = set()  # chosen but not bound yet: no two roles may get one port
+    sip_port = free_port_in(LISTEN_PORTS, udp=True, taken=taken)
+    # the gateway's PUB takes the next one
+    gateway_port = free_port_in(LISTEN_PORTS, count=2, taken=taken)
+    base_port = free_port_in(LISTEN_PORTS, count=BUS_PORTS, taken=taken)
+    metrics_port = free_port_in(LISTEN_PORTS, taken=taken)
     rtp = free_port_in(RTP_PORTS, udp=True) // 2 * 2
     subs = {
         r'^data_dir = .*$': 'data_dir = "../var"',
         # tests log agents in without phones; the reconciler would (rightly) log them out
         r'^reconcile_every_s = .*$': "reconcile_every_s = 0",
-        r'^base_port = .*$': f"base_port = {free_port_in(LISTEN_PORTS)}",
+        r'^base_port = .*$': f"base_port = {base_port}",
         r'^gateway_port = .*$': f"gateway_port = {gateway_port}",
         r'^listen = "127\.0\.0\.1:5060"$': f'listen = "127.0.0.1:{sip_port}"',
         r'^rtp_port_min = .*$': f"rtp_port_min = {rtp}",
         r'^rtp_port_max = .*$': f"rtp_port_max = {rtp + 400}",
-        r'^metrics_port = .*$': f"metrics_port = {free_port_in(LISTEN_PORTS)}",
+        r'^metrics_port = .*$': f"metrics_port = {metrics_port}",
     }
     for pattern, value in subs.items():
         text, n = re.subn(pattern, value, text, flags=re.M)
