@@ -135,9 +135,20 @@ def _center(t: Table) -> CenterConfig:
 def _store(t: Table) -> StoreConfig:
     url = t.text("url", None, pattern=r"postgres(?:ql)?://.*",
                  what="a postgresql:// URL")
-    section = StoreConfig(url=url, pool_size=t.integer("pool_size", 8, lo=1, hi=1000))
+    retention = t.number("tombstone_retention_s", 86400.0, lo=0.0)
+    if isinstance(retention, float) and 0 < retention < TOMBSTONE_RETENTION_MIN_S:
+        t.problem("tombstone_retention_s",
+                  f"expected 0 (keep forever) or at least {TOMBSTONE_RETENTION_MIN_S:g} "
+                  f"seconds (late messages to ended calls); got {retention:g}")
+    section = StoreConfig(url=url, pool_size=t.integer("pool_size", 8, lo=1, hi=1000),
+                          tombstone_retention_s=retention)
     t.finish()
     return section
+
+
+#: the least ``[store] tombstone_retention_s`` (0 aside): a call's stragglers (SIP
+#: retransmissions, a ring's Timer C) come within minutes of its end
+TOMBSTONE_RETENTION_MIN_S = 600.0
 
 
 def _bus(t: Table) -> BusConfig:
@@ -188,12 +199,30 @@ def _sip(t: Table) -> SipConfig:
         t1=t.number("t1", 0.5, positive=True),
         digest_algorithms=t.texts("digest_algorithms", ("MD5",),
                                   choices=DIGEST_ALGORITHMS),
+        tcp_idle_timeout_s=_idle_timeout(t),
+        tcp_max_connections_per_source=t.integer("tcp_max_connections_per_source", 64,
+                                                 lo=1, hi=MAX_CONNECTIONS_PER_SOURCE),
     )
     if not section.digest_algorithms and "digest_algorithms" in t:
         t.problem("digest_algorithms",
                   f"expected at least one of {', '.join(DIGEST_ALGORITHMS)}; got []")
     t.finish()
     return section
+
+
+#: bounds of ``[sip] tcp_idle_timeout_s`` (0 aside): below the minimum, registered phones'
+#: connections would close between the OPTIONS pings that keep them (every 30 s by default)
+IDLE_TIMEOUT_MIN_S, IDLE_TIMEOUT_MAX_S = 30.0, 86400.0
+MAX_CONNECTIONS_PER_SOURCE = 100_000
+
+
+def _idle_timeout(t: Table) -> Any:
+    value = t.number("tcp_idle_timeout_s", 600.0, lo=0.0, hi=IDLE_TIMEOUT_MAX_S)
+    if isinstance(value, float) and 0 < value < IDLE_TIMEOUT_MIN_S:
+        t.problem("tcp_idle_timeout_s", f"expected 0 (never close) or a number from "
+                                        f"{IDLE_TIMEOUT_MIN_S:g} to {IDLE_TIMEOUT_MAX_S:g}; "
+                                        f"got {value:g}")
+    return value
 
 
 def _media(t: Table, center: CenterConfig) -> MediaConfig:

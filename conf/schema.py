@@ -87,6 +87,9 @@ class StoreConfig:
     # None: the embedded PostgreSQL under data_dir.  Not in repr: it may hold a password.
     url: str | None = field(default=None, repr=False)
     pool_size: int = 8
+    # a stopped actor's snapshot (a tombstone keeping its journal sequence) is purged after
+    # this; 0: kept forever. Late messages arrive within minutes; the journal keeps the rest
+    tombstone_retention_s: float = 86400.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +114,11 @@ class SipConfig:
     # default: several phones (baresip 1.x/libre, older pjsip) give up on a 401 that also
     # offers an algorithm they do not know
     digest_algorithms: tuple[str, ...] = ("MD5",)
+    # TCP/TLS connections with no traffic either way this long are closed; 0: never. Flows of
+    # RFC 5626 phones are told to ping well within it (Flow-Timer, telephony.registrar)
+    tcp_idle_timeout_s: float = 600.0
+    # connections one IP address may hold open to us at once; more are refused and logged
+    tcp_max_connections_per_source: int = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

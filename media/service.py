@@ -18,6 +18,7 @@ import datetime as dt
 import gc
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from media.registrar import Registrar
 from media.retention import RetentionPolicy, apply_retention
 from media.sounds import SoundLibrary
 from media.worker import MediaWorker
+from store.journal import purge_tombstones
 from supervision.composition import Center
 from supervision.service import ServiceContext
 
@@ -55,6 +57,8 @@ def _store_factory(center: Center) -> Any:
 
 def _retention(center: Center) -> None:
     config = center.config
+    # stopped actors' snapshots too (every ended call leaves one): [store] tombstone_retention_s
+    purge_tombstones(center.database_url(), config.store.tombstone_retention_s, time.time())
     policies = [RetentionPolicy(queue=q.name, archive_after_days=q.archive_after_days,
                                 delete_after_days=q.delete_after_days)
                 for q in config.queues if q.archive_after_days or q.delete_after_days]

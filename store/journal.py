@@ -221,6 +221,19 @@ _WAKING = (
 _SELECT = (
     "SELECT seq, extract(epoch FROM ts)::float8, actor, actor_seq, kind, payload FROM journal"
 )
+# Tombstones older than the cutoff, a batch at a time (short transactions, short locks),
+# over the partial index snapshot_tombstone_ts_idx. Only those whose actor_seq the journal
+# remembers too: an actor revived after the purge resumes numbering from the journal, so
+# it must not be behind the tombstone (it is not, unless journal writes were lost).
+_PURGE_TOMBSTONES = (
+    "DELETE FROM snapshot WHERE actor IN ("
+    " SELECT s.actor FROM snapshot s"
+    " WHERE s.state = ''::bytea AND s.ts < to_timestamp(%s)"
+    " AND s.actor_seq <= coalesce("
+    "(SELECT max(j.actor_seq) FROM journal j WHERE j.actor = s.actor), 0)"
+    " LIMIT %s FOR UPDATE SKIP LOCKED)"
+    " AND state = ''::bytea"
+)
 
 
 def _snapshot(row: Sequence[Any]) -> Snapshot:
@@ -233,6 +246,17 @@ def _record(row: tuple[Any, ...]) -> JournalRecord:
     seq, ts, actor, actor_seq, kind, payload = row
     return JournalRecord(seq=seq, ts=ts, actor=actor, actor_seq=actor_seq, kind=kind,
                          payload=payload)
+
+
+def purge_tombstones(url: str, retention_s: float, now: float) -> int:
+    """Purge the tombstones saved more than ``retention_s`` before epoch ``now`` (0: none)
+    in the database at ``url``: the periodic maintenance's entry point. The number purged."""
+    if retention_s <= 0:
+        return 0
+    from store.db import open_pool  # the embedded server's machinery: only when called
+
+    with open_pool(url, min_size=1, max_size=1, name="tombstone-purge") as pool:
+        return JournalReader(pool).purge_tombstones(now - retention_s)
 
 
 class JournalReader:
@@ -281,6 +305,18 @@ class JournalReader:
                 "SELECT " + _SNAPSHOT_COLUMNS + " FROM snapshot s WHERE s.actor = %s", (actor,),
             ).fetchone()
         return None if row is None else _snapshot(row)
+
+    def purge_tombstones(self, before: float, *, batch: int = 5000) -> int:
+        """Delete the snapshots of stopped actors (empty state) saved before epoch ``before``;
+        the number deleted. A late message to a purged actor still starts it empty with the
+        journal's last ``actor_seq`` (:meth:`last_actor_seq`): the tombstone's."""
+        purged = 0
+        while True:
+            with self._pool.connection() as conn:
+                done = conn.execute(_PURGE_TOMBSTONES, (before, batch)).rowcount
+            purged += max(done, 0)
+            if done < batch:
+                return purged
 
     def save_snapshot(self, actor: str, actor_seq: int, state: bytes, ts: float, *,
                       timers: bytes | None = None, wake_at: float | None = None) -> bool:

@@ -3,7 +3,8 @@
 The registrar keeps its bindings in memory and reports every change as the complete new set
 of one address of record; this module replaces that set in one transaction. Times are
 stored as wall-clock epoch seconds: the telephony process runs on a monotonic clock, so the
-service converts at this boundary.
+service converts at this boundary. RFC 5626 flow bindings are not stored: they are reached
+over a connection of this process, which a restart ends, and the phone registers anew.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class BindingStore:
         """Replace the bindings of ``change.aor``; ``offset`` turns loop time into epoch time."""
         rows = [(b.aor, b.contact, b.expires_at + offset, b.registered_at + offset, b.call_id,
                  b.cseq, b.q, b.peer.transport, b.peer.host, b.peer.port, b.user_agent)
-                for b in change.bindings]
+                for b in change.bindings if not b.is_flow]
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("DELETE FROM sip_binding WHERE aor = %s", (change.aor,))
             with conn.cursor() as cur:

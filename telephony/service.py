@@ -58,8 +58,8 @@ from telephony.ids import new_call_id
 from telephony.messages import SIP_PORT
 from telephony.port import Softswitch
 from telephony.reconciling import reconcile_forever
-from telephony.registrar import Registrar, phone_passwords
-from telephony.stack import SipStack
+from telephony.registrar import Registrar, flow_timer_for, phone_passwords
+from telephony.stack import Persist, SipStack
 
 _WILDCARDS = ("0.0.0.0", "::", "")
 #: overrides ``[media] mode`` when the tree gives no ``media`` arg
@@ -197,7 +197,8 @@ async def main(ctx: ServiceContext) -> None:
                               algorithms=config.sip.digest_algorithms)
         registrar = Registrar(digest=digest,
                               passwords=phone_passwords(config),
-                              keepalive_s=float(args.get("keepalive_s", 30.0)))
+                              keepalive_s=float(args.get("keepalive_s", 30.0)),
+                              flow_timer_s=flow_timer_for(config.sip))
         offset = time.time() - loop.time()
         saved = await loop.run_in_executor(None, bindings.load, offset, time.time())
         registrar.load(saved, loop.time())
@@ -215,6 +216,9 @@ async def main(ctx: ServiceContext) -> None:
                          advertised=(local.host, local.port), wire=behaviour.settings.wire,
                          call_ids=lambda: snapshots.fresh(new_call_id()))
         switch = Softswitch(host=node.host, stack=stack, log=ctx.log, bindings=bindings)
+        switch.transports.configure(config.sip)  # [sip] tcp_* connection limits
+        switch.transports.on_closed = lambda flow: switch.perform(  # RFC 5626 flows end
+            [Persist(change) for change in registrar.flow_closed(flow)])
         node.host.add_port(SIP_PORT, switch.on_envelope)
         ivr_port = IvrPort(node.host, center.data_dir / "logs" / "ivr", log=ctx.log)
         node.host.add_port(IVR_PORT, ivr_port)

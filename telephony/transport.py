@@ -8,12 +8,16 @@ Bytes in, bytes out; nothing SIP-specific beyond framing and keep-alives:
   ``on_item``; a CRLFCRLF ping is answered with one CRLF (RFC 5626 §3.5.1, §4.4.1) and stray
   CRLFs between messages are skipped. A framing error closes the connection once the stack
   has answered;
-* responses to a request that came over TCP go back over its connection (RFC 3261 §18.2.2),
-  and requests to a TCP/TLS target reuse an open connection to it or open one;
+* responses to a request that came over TCP go back over its connection (RFC 3261 §18.2.2);
+  once that connection has closed, over a new one to the address the request came from at
+  the port of the response's top Via sent-by (5060, or 5061 for TLS, when it names none).
+  Requests to a TCP/TLS target reuse an open connection to it or open one;
 * connections with no traffic for ``idle_timeout_s`` are closed, and a source address may
   hold at most ``max_connections_per_source`` connections it opened (more are refused and
-  logged, naming the peer); ``on_closed`` hears of every connection that ends, by its
-  source (a flow of RFC 5626 §5.2 that can no longer reach its UA);
+  logged, naming the peer); :meth:`Transports.configure` takes both from ``[sip]``
+  (``tcp_idle_timeout_s``, ``tcp_max_connections_per_source``). ``on_closed`` hears of
+  every connection that ends while running, by its source (a flow of RFC 5626 §5.2 that
+  can no longer reach its UA);
 * IPv6: listeners bind IPv6 addresses, ``::`` as one dual-stack socket; IPv4 peers seen
   through it (``::ffff:a.b.c.d``) are reported, keyed and answered as plain IPv4. Hosts are
   bare addresses here (no brackets), as :class:`sip.transaction.Target` has them.
@@ -30,8 +34,9 @@ from typing import Any, Protocol, cast
 
 import structlog
 
-from sip.errors import SipFramingError
-from sip.parser import KeepAlive, StreamFramer, StreamItem, is_keepalive
+from conf.schema import SipConfig
+from sip.errors import SipFramingError, SipParseError
+from sip.parser import KeepAlive, StreamFramer, StreamItem, is_keepalive, parse_datagram
 from sip.stun import answer_binding
 from sip.transaction import Target
 from sip.uri import valid_ipv4
@@ -49,6 +54,7 @@ _SWEEP_EVERY_MAX_S = 30.0
 _MAPPED_PREFIX = "::ffff:"
 _CR, _LF = 0x0D, 0x0A
 _PONG = b"\r\n"
+_STATUS_LINE = b"SIP/2.0 "
 
 
 class Log(Protocol):
@@ -71,6 +77,16 @@ def host_port(host: str, port: int) -> str:
 
 def _dual_stack(host: str) -> bool:
     return host == "::"
+
+
+def reopen_key(response: bytes, transport: str, host: str) -> Key:
+    """Where a response goes when the connection its request came on has closed (RFC 3261
+    §18.2.2): ``host`` (the address the request came from, what ``received`` records) at
+    the port of the top Via's sent-by, else the transport's default port. An ``rport`` is
+    no guide here: on a stream it is the closed connection's own source port (RFC 3581 §4
+    applies it to unreliable transports only). Raises SipParseError for unparsable bytes."""
+    via = parse_datagram(response).top_via
+    return transport, host, via.port or (5061 if transport == "TLS" else 5060)
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -124,12 +140,12 @@ class _Stream(asyncio.Protocol):
         self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        stream = self.transport = cast(asyncio.Transport, transport)
+        peer = stream.get_extra_info("peername")
         host, port = plain_host(peer[0]), peer[1]
         if self.inbound and not self.owner._admit(self, host, port):
-            transport.abort()
+            stream.abort()
             return
         self.source = Target(transport=self.name, host=host, port=port)
         self.owner._file(self, (self.name, host, port))
@@ -149,6 +165,10 @@ class _Stream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.owner._forget(self)
+
+    @property
+    def writable(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -176,6 +196,7 @@ class Transports:
         self.stun_answered = 0
         self.refused = 0
         self.idle_closed = 0
+        self.reopened = 0  # responses sent over a new connection (§18.2.2)
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_v6 = False  # the UDP socket is IPv6: IPv4 targets need their mapped form
         self._servers: list[asyncio.Server] = []
@@ -184,6 +205,13 @@ class Transports:
         self._inbound: dict[str, int] = {}  # source host -> connections it opened
         self._refusals: dict[str, int] = {}  # source host -> refused since the last sweep
         self._sweeper: asyncio.TimerHandle | None = None
+
+    def configure(self, sip: SipConfig) -> None:
+        """Take the connection limits of ``[sip]``: ``tcp_idle_timeout_s`` (0: never close)
+        and ``tcp_max_connections_per_source``. Connections already open keep counting."""
+        idle = sip.tcp_idle_timeout_s
+        self.idle_timeout_s = idle if idle > 0 else None
+        self.max_connections_per_source = sip.tcp_max_connections_per_source
 
     # ---------------------------------------------------------------- listening
 
@@ -239,9 +267,22 @@ class Transports:
             return
         key = (transport, target.host, target.port)
         conn = self.connections.get(key)
-        if conn is not None:
+        if conn is not None and conn.writable:
             conn.write(data)
             return
+        if data.startswith(_STATUS_LINE):  # the request's connection is gone (§18.2.2)
+            try:
+                key = reopen_key(data, transport, target.host)
+            except SipParseError as exc:
+                self.errors += 1
+                self.log.info("sip.response_dropped", peer=host_port(target.host, target.port),
+                              transport=transport, error=str(exc))
+                return
+            self.reopened += 1
+            conn = self.connections.get(key)
+            if conn is not None and conn.writable:
+                conn.write(data)
+                return
         if key in self._connecting:
             self._connecting[key].append(data)
             return
@@ -349,6 +390,9 @@ class Transports:
             self._arm_sweep()
 
     def close(self) -> None:
+        """Stop listening and close every connection. ``on_closed`` hears of none of these:
+        the process is stopping, not the peers going away."""
+        self.on_closed = None
         if self._udp is not None:
             self._udp.close()
         for server in self._servers:
