@@ -147,7 +147,9 @@ def telephony_codec() -> Codec:
 def local_sip(config: Config) -> LocalSip:
     listen = config.sip.listen
     host = config.sip.domain if listen.host in _WILDCARDS else listen.host
-    return LocalSip(host=host, port=listen.port, domain=config.sip.domain)
+    tls = config.sip.tls_listen if "tls" in config.sip.transports else None
+    return LocalSip(host=host, port=listen.port, domain=config.sip.domain,
+                    tls_port=tls.port if tls is not None else 0)
 
 
 def media_mode(choice: str) -> MediaMode:

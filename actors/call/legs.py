@@ -34,9 +34,17 @@ class LocalSip:
     """How this B2BUA names itself: the address in Via and Contact, and its SIP domain."""
 
     host: str
-    port: int
+    port: int  # UDP and TCP
     domain: str
     user_agent: str = "Contactor"
+    tls_port: int = 0  # 0: no TLS listener
+
+    def port_for(self, transport: str) -> int:
+        """The port a peer reaches us on over ``transport``: TLS listens on a port of its own,
+        and a TLS Contact or Via naming the TCP port sends the peer's BYE nowhere."""
+        if self.tls_port and transport.upper() == "TLS":
+            return self.tls_port
+        return self.port
 
 
 def sdp_of(message: Request | Response) -> bytes:
@@ -88,11 +96,12 @@ def transport_of(leg: Leg) -> str:
 
 def contact_uri(local: LocalSip, transport: str) -> str:
     param = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-    return f"sip:contactor@{host_reference(local.host)}:{local.port}{param}"
+    return f"sip:contactor@{host_reference(local.host)}:{local.port_for(transport)}{param}"
 
 
 def branch_via(local: LocalSip, transport: str, call_id: str, leg: str, n: int) -> HeaderField:
-    via = make_via(transport, local.host, local.port, branch=leg_branch(call_id, leg, n))
+    via = make_via(transport, local.host, local.port_for(transport),
+                   branch=leg_branch(call_id, leg, n))
     return HeaderField("Via", str(via))
 
 
@@ -153,7 +162,7 @@ def in_dialog(
     The branch names the call that owns the leg now (``call_id``), so responses come here
     even for a leg whose tags still name the call it came from."""
     dialog = dialog_of(leg)
-    via = make_via(transport_of(leg), local.host, local.port,
+    via = make_via(transport_of(leg), local.host, local.port_for(transport_of(leg)),
                    branch=leg_branch(call_id, leg.name, n))
     request = dialog.create_request(method, via=via, body=body,
                                     content_type=content_type or (SDP if body else None),
@@ -164,7 +173,7 @@ def in_dialog(
 def ack_for(leg: Leg, *, local: LocalSip, call_id: str, n: int, body: bytes = b"") -> Request:
     """The ACK for a 2xx to the leg's last INVITE (§13.2.2.4: a new branch, the INVITE's CSeq)."""
     dialog = dialog_of(leg)
-    via = make_via(transport_of(leg), local.host, local.port,
+    via = make_via(transport_of(leg), local.host, local.port_for(transport_of(leg)),
                    branch=leg_branch(call_id, leg.name, n))
     return dialog.create_ack(via=via, body=body, content_type=SDP if body else None)
 
