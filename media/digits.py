@@ -36,9 +36,17 @@ EventSink = Callable[[str, Message], None]
 
 
 class DigitEvents:
-    def __init__(self, on_event: EventSink, *, inband: bool) -> None:
+    """``inband_with_rfc4733=False`` is Asterisk's ``dtmf_mode=auto``: a leg whose SDP
+    negotiated telephone-event is not watched in-band (its digits come as RFC 4733 events),
+    which saves the detection for most calls; legs that did not negotiate it are still
+    watched. The default watches every leg of a watched kind (phones that negotiate RFC 4733
+    but send tones are heard)."""
+
+    def __init__(self, on_event: EventSink, *, inband: bool,
+                 inband_with_rfc4733: bool = True) -> None:
         self.on_event = on_event
         self.inband = inband
+        self.inband_with_rfc4733 = inband_with_rfc4733
         self.bank = DtmfBank()
         #: endpoints whose RFC 4733 receiver has a timer running
         self.pending: set[Endpoint] = set()
@@ -46,6 +54,12 @@ class DigitEvents:
     def watches(self, leg: str) -> bool:
         """Whether in-band detection should watch a leg of this kind."""
         return self.inband and leg not in NO_INBAND_LEGS
+
+    def should_watch(self, endpoint: Endpoint) -> bool:
+        """Whether in-band detection should watch this leg now (its kind, and what its SDP
+        negotiated once the remote is set: ``te_pt`` None means no telephone-event)."""
+        return self.watches(endpoint.leg) and (
+            self.inband_with_rfc4733 or endpoint.remote is None or endpoint.te_pt is None)
 
     def telephone_event(self, endpoint: Endpoint, ts: int, payload: bytes, now: float) -> None:
         try:

@@ -5,6 +5,10 @@ writes blocked for seconds (dirty-page throttling); with writes on the event loo
 call on the worker lost its audio meanwhile. Here the loop only queues blocks; the thread
 writes, flushes and closes, and reports closed recordings back through ``report`` (the
 worker passes ``loop.call_soon_threadsafe``-wrapped callbacks). File writes release the GIL.
+
+A tick's blocks travel as one job (:meth:`DiskWriter.write_many`): one wake-up of the
+thread per tick rather than one per recording, so the thread asks for the GIL, which the
+event loop needs back at every poll, as seldom as it can.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import numpy.typing as npt
 from media.recorder import CallRecorder, FinishedRecording
 
 Closed = Callable[[FinishedRecording | None], None]
-_Job = tuple[CallRecorder, npt.NDArray[np.int16] | None, bool, Closed | None]
+Block = tuple[CallRecorder, npt.NDArray[np.int16]]
+_Job = tuple[list[Block], bool, Closed | None]
 
 
 class DiskWriter:
@@ -32,12 +37,17 @@ class DiskWriter:
 
     def write(self, recorder: CallRecorder, block: npt.NDArray[np.int16], *,
               flush: bool) -> None:
-        self._jobs.put((recorder, block, flush, None))
+        self._jobs.put(([(recorder, block)], flush, None))
+
+    def write_many(self, blocks: list[Block], *, flush: bool) -> None:
+        """Several recordings' blocks in one job (a tick's flushes)."""
+        if blocks:
+            self._jobs.put((blocks, flush, None))
 
     def close(self, recorder: CallRecorder, block: npt.NDArray[np.int16],
               closed: Closed) -> None:
         """Write the last block, close; ``closed`` gets the result (None if the disk failed)."""
-        self._jobs.put((recorder, block, True, closed))
+        self._jobs.put(([(recorder, block)], True, closed))
 
     @property
     def backlog(self) -> int:
@@ -50,21 +60,25 @@ class DiskWriter:
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            recorder, block, flush, closed = job
-            result: FinishedRecording | None = None
-            try:
-                if recorder.closed:
-                    continue
-                if block is not None and len(block):
-                    recorder.write(block)
+            blocks, flush, closed = job
+            for recorder, block in blocks:
+                result = self._write(recorder, block, flush=flush, close=closed is not None)
                 if closed is not None:
-                    result = recorder.close()
-                elif flush:
-                    recorder.flush()
-            except OSError:  # e.g. ENOSPC: keep what reached the disk, the call goes on
-                self.errors += 1
-                self.failed.add(recorder)
-                recorder.abandon()
-                result = None
-            if closed is not None:
-                closed(result)
+                    closed(result)
+
+    def _write(self, recorder: CallRecorder, block: npt.NDArray[np.int16], *, flush: bool,
+               close: bool) -> FinishedRecording | None:
+        try:
+            if recorder.closed:
+                return None
+            if len(block):
+                recorder.write(block)
+            if close:
+                return recorder.close()
+            if flush:
+                recorder.flush()
+        except OSError:  # e.g. ENOSPC: keep what reached the disk, the call goes on
+            self.errors += 1
+            self.failed.add(recorder)
+            recorder.abandon()
+        return None

@@ -14,6 +14,15 @@ energy (this rejects speech, noise and windows only partly filled by a tone), an
 has a strong harmonic (this rejects musical notes). A digit is reported once after
 ``min_on_windows`` windows in a row, and again only after ``min_off_windows`` windows
 without it.
+
+Most windows of a call hold no digit, and the checks are ordered so those cost least, each
+gate a necessary condition of the next (so the result is exactly that of checking every
+window in full, ``gate=False``): a window whose energy is below half the minimum tone power
+cannot hold a tone that loud (a tone's scaled power is at most twice the window's energy,
+by Cauchy-Schwarz), so silence and quiet speech stop there; the rest get the power of the
+eight fundamentals, and only windows where a row and a column tone both reach the minimum
+get the harmonics and the other checks (measured: 256 legs of a loud 440 Hz tone, 0.28 ms
+a block and tick instead of 0.5 ms; silent legs, 0.06 ms).
 """
 
 from __future__ import annotations
@@ -57,6 +66,25 @@ def goertzel_power(windows: FloatArray, basis: FloatArray) -> FloatArray:
     return scaled
 
 
+def _best_probe(projected: FloatArray) -> FloatArray:
+    """(n, 2·3·8) products with a scaled basis (cosines, then sines; probes grouped by
+    offset) to (n, 8) powers, each tone's strongest probe."""
+    squared = projected * projected
+    power = squared[:, :24] + squared[:, 24:]
+    best: FloatArray = np.maximum(np.maximum(power[:, :8], power[:, 8:16]), power[:, 16:])
+    return best
+
+
+def _second_of_four(group: FloatArray) -> FloatArray:
+    """The second largest of each row of an (n, 4) array, in elementwise operations
+    (several times faster than sorting rows this short)."""
+    a, b, c, d = group[:, 0], group[:, 1], group[:, 2], group[:, 3]
+    low_ab, high_ab = np.minimum(a, b), np.maximum(a, b)
+    low_cd, high_cd = np.minimum(c, d), np.maximum(c, d)
+    second: FloatArray = np.maximum(np.minimum(high_ab, high_cd), np.maximum(low_ab, low_cd))
+    return second
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DtmfDetection:
     session: int
@@ -80,26 +108,32 @@ class InbandDtmfDetector:
         frequency_tolerance: float = 0.015,
         min_on_windows: int = 3,
         min_off_windows: int = 3,
+        gate: bool = True,
     ) -> None:
         if frame_samples % 2:
             raise ValueError(f"frame_samples must be even, got {frame_samples}")
         self.sessions = sessions
         self.frame_samples = frame_samples
-        tones = (
-            ROW_FREQUENCIES
-            + COLUMN_FREQUENCIES
-            + tuple(3 * f for f in ROW_FREQUENCIES)
-            + tuple(2 * f for f in COLUMN_FREQUENCIES)
-        )
+        fundamentals = ROW_FREQUENCIES + COLUMN_FREQUENCIES
+        harmonics = tuple(3 * f for f in ROW_FREQUENCIES) + tuple(2 * f for f in COLUMN_FREQUENCIES)
+        offsets = (-frequency_tolerance, 0.0, frequency_tolerance)
         # Grouped by offset so the best probe per tone is an elementwise maximum of three
         # contiguous slices (a reduction over a length-3 axis is much slower in numpy).
-        probes = tuple(
-            f * (1.0 + d) for d in (-frequency_tolerance, 0.0, frequency_tolerance) for f in tones
-        )
         # float32 halves the matrix product's cost; 24 bits of mantissa are ample for
         # power ratios of 16-bit audio.
-        self._basis = goertzel_basis(frame_samples, probes, sample_rate, np.float32)
+        # Scaled by sqrt(2 / N): the squares of a product sum to ``goertzel_power``.
+        scale = np.float32(np.sqrt(2.0 / frame_samples))
+        self._fundamentals = scale * goertzel_basis(
+            frame_samples, tuple(f * (1.0 + d) for d in offsets for f in fundamentals),
+            sample_rate, np.float32)
+        self._harmonics = scale * goertzel_basis(
+            frame_samples, tuple(f * (1.0 + d) for d in offsets for f in harmonics),
+            sample_rate, np.float32)
+        self.gate = gate
         self._min_power = frame_samples / 2 * dbm0_to_peak(min_level_dbm0) ** 2
+        # A tone's scaled power is at most twice the window's energy (see the docstring);
+        # the margin covers float32 rounding.
+        self._min_energy = np.float32(self._min_power / 2 * 0.99)
         self._max_twist = 10 ** (max_twist_db / 10)
         self._relative_peak = 10 ** (min_relative_peak_db / 10)
         self._harmonic = 10 ** (-min_harmonic_rejection_db / 10)
@@ -123,26 +157,46 @@ class InbandDtmfDetector:
 
     def classify(self, windows: FloatArray) -> npt.NDArray[np.int8]:
         """Keypad index (0..15) per window on the last axis, or -1 where there is no digit."""
-        probed = goertzel_power(windows, self._basis)
-        power = np.maximum(np.maximum(probed[..., :16], probed[..., 16:32]), probed[..., 32:])
-        rows, cols = power[..., :4], power[..., 4:8]
-        row = rows.argmax(axis=-1)
-        col = cols.argmax(axis=-1)
-        row_power = np.take_along_axis(rows, row[..., None], axis=-1)[..., 0]
-        col_power = np.take_along_axis(cols, col[..., None], axis=-1)[..., 0]
-        row_harmonic = np.take_along_axis(power[..., 8:12], row[..., None], axis=-1)[..., 0]
-        col_harmonic = np.take_along_axis(power[..., 12:], col[..., None], axis=-1)[..., 0]
-        # Second strongest per group: the largest after excluding the peak itself.
-        row_second = np.sort(rows, axis=-1)[..., -2]
-        col_second = np.sort(cols, axis=-1)[..., -2]
-        energy = np.einsum("...n,...n->...", windows, windows)
+        flat = windows.reshape(-1, windows.shape[-1])
+        digits = np.full(len(flat), -1, dtype=np.int8)
+        energy = np.einsum("ij,ij->i", flat, flat)
+        candidates = np.arange(len(flat))
+        if self.gate:
+            candidates = np.flatnonzero(energy >= self._min_energy)
+            if len(candidates) < len(flat):
+                flat, energy = flat[candidates], energy[candidates]
+        if len(flat):
+            digits[candidates] = self._classify_loud(flat, energy)
+        return digits.reshape(windows.shape[:-1])
+
+    def _classify_loud(self, flat: FloatArray, energy: FloatArray) -> npt.NDArray[np.int8]:
+        """``classify`` for windows of shape (n, frame_samples) and their energies."""
+        power = _best_probe(flat @ self._fundamentals)
+        rows, cols = power[:, :4], power[:, 4:]
+        row_power, col_power = rows.max(axis=1), cols.max(axis=1)
+        digits = np.full(len(flat), -1, dtype=np.int8)
+        if self.gate:
+            chosen = np.flatnonzero((row_power >= self._min_power)
+                                    & (col_power >= self._min_power))
+            if not len(chosen):
+                return digits
+            if len(chosen) < len(flat):
+                flat, energy, rows, cols = flat[chosen], energy[chosen], rows[chosen], \
+                    cols[chosen]
+                row_power, col_power = row_power[chosen], col_power[chosen]
+        else:
+            chosen = np.arange(len(flat))
+        row, col = rows.argmax(axis=1), cols.argmax(axis=1)
+        harmonics = _best_probe(flat @ self._harmonics)
+        row_harmonic = np.take_along_axis(harmonics[:, :4], row[:, None], axis=1)[:, 0]
+        col_harmonic = np.take_along_axis(harmonics[:, 4:], col[:, None], axis=1)[:, 0]
         hit = (
             (row_power >= self._min_power)
             & (col_power >= self._min_power)
             & (row_power <= col_power * self._max_twist)
             & (col_power <= row_power * self._max_twist)
-            & (row_power >= row_second * self._relative_peak)
-            & (col_power >= col_second * self._relative_peak)
+            & (row_power >= _second_of_four(rows) * self._relative_peak)
+            & (col_power >= _second_of_four(cols) * self._relative_peak)
             & (row_power + col_power >= self._min_tone_ratio * energy)
             # Musical notes carry harmonics; DTMF is clean (Q.23: distortion <= -20 dB).
             # Row tones are checked at the third harmonic: their second falls next to a
@@ -150,32 +204,57 @@ class InbandDtmfDetector:
             & (row_harmonic <= row_power * self._harmonic)
             & (col_harmonic <= col_power * self._harmonic)
         )
-        return np.where(hit, row * 4 + col, -1).astype(np.int8)
+        digits[chosen] = np.where(hit, row * 4 + col, -1)
+        return digits
 
     def process(self, frames: npt.ArrayLike) -> list[DtmfDetection]:
         """Feed one frame per session (shape (sessions, frame_samples)); returns new digits."""
-        pcm = np.asarray(frames, dtype=np.float32)
+        pcm = np.asarray(frames)
         if pcm.shape != (self.sessions, self.frame_samples):
             raise ValueError(
                 f"expected frames of shape {(self.sessions, self.frame_samples)}, got {pcm.shape}"
             )
+        return self.process_leading(pcm)
+
+    def process_leading(self, frames: npt.ArrayLike) -> list[DtmfDetection]:
+        """Feed one frame each to the first ``len(frames)`` sessions; the others keep their
+        state (a bank whose last rows are unused need not pay for them)."""
+        pcm = np.asarray(frames)
+        n = len(pcm)
+        if pcm.ndim != 2 or pcm.shape[1] != self.frame_samples or n > self.sessions:
+            raise ValueError(f"expected at most {self.sessions} frames of "
+                             f"{self.frame_samples} samples, got {pcm.shape}")
         half = self.frame_samples // 2
-        straddling = np.concatenate([self._previous_half, pcm[:, :half]], axis=1)
-        self._previous_half = pcm[:, half:].copy()
-        digits = self.classify(np.stack([straddling, pcm], axis=1))
+        # Two windows per session: the one straddling the previous frame, then this frame.
+        windows = np.empty((n, 2, self.frame_samples), dtype=np.float32)
+        windows[:, 0, :half] = self._previous_half[:n]
+        windows[:, 0, half:] = pcm[:, :half]
+        windows[:, 1] = pcm
+        self._previous_half[:n] = windows[:, 1, half:]
+        digits = self.classify(windows)
         found: list[DtmfDetection] = []
         for w in range(digits.shape[1]):
             found += self._advance(digits[:, w])
         return found
 
     def _advance(self, digit: npt.NDArray[np.int8]) -> list[DtmfDetection]:
-        self._run = np.where(digit == self._candidate, self._run + 1, 1)
-        self._candidate = digit
-        self._off = np.where(digit == self._latched, 0, self._off + 1)
-        self._latched[self._off >= self._min_off] = -1
-        fire = (digit >= 0) & (self._run >= self._min_on) & (self._latched < 0)
-        self._latched[fire] = digit[fire]
-        self._off[fire] = 0
+        """One window's digits for the first ``len(digit)`` sessions."""
+        n = len(digit)
+        candidate, run = self._candidate[:n], self._run[:n]
+        latched, off = self._latched[:n], self._off[:n]
+        same = digit == candidate
+        run[same] += 1
+        run[~same] = 1
+        candidate[:] = digit
+        heard = digit == latched
+        off[heard] = 0
+        off[~heard] += 1
+        latched[off >= self._min_off] = -1
+        fire = (digit >= 0) & (run >= self._min_on) & (latched < 0)
+        if not fire.any():
+            return []
+        latched[fire] = digit[fire]
+        off[fire] = 0
         return [DtmfDetection(session=int(s), digit=KEYPAD[digit[s]]) for s in np.flatnonzero(fire)]
 
 

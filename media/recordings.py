@@ -165,18 +165,18 @@ class Recordings:
             stereo[paused] = 0  # PCI: the paused span is silence in the file
         self._ring.store(tick, rows, stereo)
         writer = self._writer
-        for active in by_phase[tick % FLUSH_EVERY_TICKS]:
-            block = self._pending(active, tick)
-            if writer is not None:
-                writer.write(active.recorder, block, flush=True)
-                continue
+        due = by_phase[tick % FLUSH_EVERY_TICKS]
+        if writer is not None:
+            writer.write_many([(a.recorder, self._pending(a, tick)) for a in due], flush=True)
+            if writer.failed:
+                self._drop(writer.failed)
+            return
+        for active in due:
             try:
-                active.recorder.write(block)
+                active.recorder.write(self._pending(active, tick))
                 active.recorder.flush()
             except OSError:
                 self._drop({active.recorder})
-        if writer is not None and writer.failed:
-            self._drop(writer.failed)
 
     def skip(self, ticks: int, last_tick: int) -> None:
         """``ticks`` ticks after ``last_tick`` were given up: silence keeps the duration."""

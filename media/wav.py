@@ -49,8 +49,8 @@ class WavWriter:
     """Appends interleaved int16 frames; :meth:`flush` makes the file valid up to that point.
 
     On an unbuffered file (``open(path, "w+b", buffering=0)``) samples go straight from the
-    array to the kernel and a flush rewrites the sizes with two ``pwrite`` calls: three
-    system calls a second per recording, little for the GIL (the recorder writes on a
+    array to the kernel and a flush rewrites the sizes with one ``pwrite``: two system
+    calls a second per recording, little for the GIL (the recorder writes on a
     thread next to the worker's event loop, which needs the GIL back at every poll).
     """
 
@@ -104,18 +104,20 @@ class WavWriter:
         self._file.flush()
         if self._flushed_size == self._data_size:
             return
-        riff = struct.pack("<I", HEADER_SIZE - 8 + self._data_size)
-        data = struct.pack("<I", self._data_size)
         if self._raw_fd is not None:
-            os.pwrite(self._raw_fd, riff, 4)
-            os.pwrite(self._raw_fd, data, HEADER_SIZE - 4)
-        else:
-            self._file.seek(4)
-            self._file.write(riff)
-            self._file.seek(HEADER_SIZE - 4)
-            self._file.write(data)
-            self._file.seek(HEADER_SIZE + self._data_size)
-            self._file.flush()
+            # Both sizes in one system call: the header from the RIFF size on (what lies
+            # between them, the fmt chunk, is rewritten unchanged).
+            header = _header(sample_rate=self.sample_rate, channels=self.channels,
+                             data_size=self._data_size)
+            os.pwrite(self._raw_fd, header[4:], 4)
+            self._flushed_size = self._data_size
+            return
+        self._file.seek(4)
+        self._file.write(struct.pack("<I", HEADER_SIZE - 8 + self._data_size))
+        self._file.seek(HEADER_SIZE - 4)
+        self._file.write(struct.pack("<I", self._data_size))
+        self._file.seek(HEADER_SIZE + self._data_size)
+        self._file.flush()
         self._flushed_size = self._data_size
 
     def close(self) -> None:

@@ -106,6 +106,7 @@ class MediaWorker:
         on_alarm: AlarmSink = lambda alarm: None,
         disk_guard: DiskGuard | None = None,
         inband_dtmf: bool = True,
+        inband_with_rfc4733: bool = True,
         poll_interval: float | None = POLL_INTERVAL_S,
         rng: random.Random | None = None,
         media_timeout_s: float = DEFAULT_MEDIA_TIMEOUT_S,
@@ -136,7 +137,7 @@ class MediaWorker:
         self._mixing: set[Endpoint] = set()
         self._encoded: dict[tuple[str, int], bytes] = {}
         self._digits = DigitEvents(lambda call_id, msg: self.on_event(call_id, msg),
-                                   inband=inband_dtmf)
+                                   inband=inband_dtmf, inband_with_rfc4733=inband_with_rfc4733)
         self._epoll = select.epoll()
         self._next_id = 0
         self._clock = clock
@@ -197,10 +198,8 @@ class MediaWorker:
         endpoint.law = 1 if codecs and codecs[0] == "PCMA" else 0
         self._slots[slot] = endpoint
         self._frames.set_law(slot, endpoint.law, len(self._slots))
-        if self._digits.watches(leg):
-            self._clockwork.finish_steps()  # queued detection reads the rows of its tick
-            self._digits.bank.watch(endpoint)
         self.endpoints[endpoint.id] = endpoint
+        self._watch_inband(endpoint)
         self._by_fd[endpoint.fd] = endpoint
         self._epoll.register(endpoint.fd, select.EPOLLIN)
         self._house.open(endpoint, sock, rtcp_sock, self._clock(), latching=latching)
@@ -215,6 +214,7 @@ class MediaWorker:
         if endpoint.law != (1 if payload_type == PCMA else 0):
             endpoint.inbound.clear()  # queued codes were in the other law
         endpoint.set_remote(host, port, payload_type, telephone_event_pt, direction)
+        self._watch_inband(endpoint)
         self._house.remote_set(endpoint, direction=direction, rtcp_port=rtcp_port,
                                now=self._clock())
         self._frames.set_law(endpoint.slot, endpoint.law, len(self._slots))
@@ -223,6 +223,17 @@ class MediaWorker:
             codes = self._encoded.get((player.prompt, endpoint.law))
             if codes is not None:
                 player.codes = codes
+
+    def _watch_inband(self, endpoint: Endpoint) -> None:
+        """Start or stop in-band detection on a leg as ``DigitEvents.should_watch`` says."""
+        bank = self._digits.bank
+        wanted = self._digits.should_watch(endpoint)
+        if wanted != (endpoint in bank.owners):
+            self._clockwork.finish_steps()  # queued detection reads the rows of its tick
+            if wanted:
+                bank.watch(endpoint)
+            else:
+                bank.unwatch(endpoint)
 
     def bridge(self, a: str, b: str) -> None:
         ea, eb = self.endpoint(a), self.endpoint(b)

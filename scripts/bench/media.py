@@ -37,6 +37,13 @@ loss; longest tick step 8 ms (median). Before the timerfd grid and the split tic
 quarters of the two cores, so whatever else runs meanwhile shows at once (on a busy
 machine tens to hundreds of ms; see ``others``).
 ``--pin`` (worker k on core k) removed the remaining late ticks but not the p99 spread.
+
+Environment knobs for experiments: ``BENCH_NO_INBAND``, ``BENCH_NO_RECORD``, ``BENCH_POLL``
+(seconds, 0: wake per readable socket), ``BENCH_SWITCH_INTERVAL`` (the workers' GIL switch
+interval, ``sys.setswitchinterval``; Python's default is 0.005). For a worker's CPU per call
+without the generator, the kernel's scheduling or the machine's other work in the figure,
+split into receive path, tick work and disk thread: ``scripts/bench/media_core.py
+--worker-cpu --calls 250`` (250 calls: one worker's share at 500).
 """
 
 from __future__ import annotations
@@ -91,6 +98,8 @@ async def worker_main(index: int, ports: str, directory: Path, pin: bool) -> Non
                          # BENCH_POLL=0: wake per readable socket instead of polling
                          poll_interval=float(os.environ.get("BENCH_POLL", POLL_INTERVAL_S))
                          or None)
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # the GIL switch interval (seconds)
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     loop = asyncio.get_running_loop()
     if pin:  # worker k on core k: the scheduler cannot put both workers on one core
         os.sched_setaffinity(0, {index % (os.cpu_count() or 1)})

@@ -5,6 +5,7 @@ resampled to 8 kHz with sox, µ-law encoded): the hardest of the voices tried fo
 """
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -261,3 +262,66 @@ def test_any_well_formed_sequence_is_detected_exactly(
         [silence(lead_ms), dtmf_sequence(digits, on_ms=on_ms, off_ms=off_ms, level_dbm0=level)]
     )
     assert detect(signal) == digits
+
+
+# --- the gates: cheaper, never different --------------------------------------------------
+
+
+def signal_of(kind: int, level: float, seed: int, samples: int) -> Pcm:
+    """A test signal: 0 silence, 1 a digit, 2 noise, 3 a digit in noise, 4 synthetic voice,
+    5 a digit at the level where it just passes the detector's minimum."""
+    rng = np.random.default_rng(seed)
+    peak = dbm0_to_peak(level)
+    if kind == 0:
+        return silence(samples / 8)
+    digit = KEYPAD[seed % 16]
+    if kind == 5:
+        return dtmf_tone(digit, samples, level_dbm0=-36.0 + level / 100, phase=seed)
+    tone = dtmf_tone(digit, samples, level_dbm0=level, phase=seed * 0.7).astype(np.float64)
+    noise = rng.normal(0, peak / 2, samples)
+    voice = synthetic_voice(samples / 8000, seed)[:samples] * (peak / 8000)
+    mixed: npt.NDArray[np.floating[Any]] = {1: tone, 2: noise, 3: tone + noise / 3, 4: voice}[kind]
+    clipped: Pcm = np.clip(mixed, -32768, 32767).astype(np.int16)
+    return clipped
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kinds=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    level=st.floats(-50, 0),
+    seed=st.integers(0, 2**16),
+)
+def test_gated_detector_finds_exactly_what_checking_every_window_finds(
+    kinds: list[int], level: float, seed: int
+) -> None:
+    """The energy and fundamental gates are necessary conditions of a hit: skipping the
+    windows they reject changes no detection (signals from silence to digits in noise)."""
+    samples = 160 * 12
+    frames = np.stack([signal_of(k, level, seed + i, samples) for i, k in enumerate(kinds)])
+    gated, full = InbandDtmfDetector(len(kinds)), InbandDtmfDetector(len(kinds), gate=False)
+    for frame in frames.reshape(len(kinds), -1, 160).transpose(1, 0, 2):
+        windows = np.stack([frame, frame], axis=1).astype(np.float32)
+        assert gated.classify(windows).tolist() == full.classify(windows).tolist()
+        assert gated.process(frame) == full.process(frame)
+
+
+def test_the_energy_gate_passes_a_digit_at_minus_30_dbm0_and_skips_quiet_windows() -> None:
+    detector = InbandDtmfDetector(1)
+    quiet = dtmf_tone("8", 160, level_dbm0=-45).astype(np.float32)
+    loud = dtmf_tone("8", 160, level_dbm0=-30).astype(np.float32)
+    minimum = detector._min_energy
+    assert float(quiet @ quiet) < minimum < float(loud @ loud)
+    assert detect(dtmf_tone("8", 800, level_dbm0=-30)) == "8"
+    assert detect(dtmf_tone("8", 800, level_dbm0=-36.5), min_level_dbm0=-37.0) == "8"
+
+
+def test_process_leading_feeds_only_the_first_sessions() -> None:
+    detector = InbandDtmfDetector(4)
+    tone = dtmf_tone("#", 160 * 3).reshape(3, 160)
+    found = []
+    for frame in tone:
+        found += detector.process_leading(np.stack([frame, frame]))
+    assert [(d.session, d.digit) for d in found] == [(0, "#"), (1, "#")]
+    assert detector._run[2:].tolist() == [0, 0]  # untouched
+    with pytest.raises(ValueError, match="at most 4 frames"):
+        detector.process_leading(np.zeros((5, 160), dtype=np.int16))

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.batches import FrameQueue, RecordingRing, Rows
+from media.batches import PAIR_DECODE, FrameQueue, RecordingRing, Rows
 from media.g711 import ulaw_decode, ulaw_encode
-from media.mixer import ALAW_TO_ULAW, ULAW_TO_ALAW, mix_frames
+from media.mixer import ALAW_TO_ULAW, DECODE, SILENCE, ULAW_TO_ALAW, mix_frames
 from media.ports import PortPool, PortRangeError, worker_ports
 from media.session import OutStream
 from media.sounds import HOLD_MUSIC, SoundError, SoundInUse, SoundLibrary
@@ -205,6 +205,29 @@ def test_frame_queue_silence_follows_the_law_and_forget_clears_a_row() -> None:
     assert not pcm[0].any() and np.abs(pcm[1]).max() <= 8  # µ-law and A-law silence
     queue.set_law(1, 0, 2)  # the row's silence changes with its law
     assert not queue.take(2).any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(laws=st.lists(st.integers(0, 1), min_size=1, max_size=12), data=st.data())
+def test_frame_queue_decodes_every_row_in_its_law(laws: list[int], data: st.DataObject) -> None:
+    """All µ-law, all A-law (two codes per lookup) and mixed rows decode as G.711 says."""
+    queue = FrameQueue()
+    for row, law in enumerate(laws):
+        queue.set_law(row, law, len(laws))
+    sent: dict[int, bytes] = {}
+    for row in data.draw(st.lists(st.integers(0, len(laws) - 1), unique=True)):
+        sent[row] = data.draw(st.binary(min_size=160, max_size=160))
+        queue.add(row, sent[row])
+    pcm = queue.take(len(laws))
+    assert pcm.shape == (len(laws), 160) and pcm.dtype == np.int16
+    for row, law in enumerate(laws):
+        codes = np.frombuffer(sent.get(row, SILENCE[law]), dtype=np.uint8)
+        assert pcm[row].tolist() == DECODE[law * 256 + codes.astype(np.intp)].tolist()
+
+
+def test_pair_tables_are_read_only() -> None:
+    with pytest.raises(ValueError):
+        PAIR_DECODE[0][0] = 1
 
 
 def test_rows_and_ring() -> None:
