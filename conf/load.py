@@ -243,6 +243,7 @@ def _media(t: Table, center: CenterConfig) -> MediaConfig:
         rtp_host=t.text("rtp_host", ""),
         archive_dir=t.path_value("archive_dir", center.data_dir / "recordings-archive"),
         inband_dtmf=t.boolean("inband_dtmf", True),
+        inband_dtmf_with_rfc4733=t.boolean("inband_dtmf_with_rfc4733", True),
         media_timeout_s=t.number("media_timeout_s", defaults.media_timeout_s, lo=0.0),
         rtcp_interval_s=t.number("rtcp_interval_s", defaults.rtcp_interval_s, lo=0.0),
         latching=t.boolean("latching", True),

@@ -135,6 +135,9 @@ class MediaConfig:
     rtp_host: str = ""  # address RTP binds and SDP advertises; "" = the SIP listen host
     archive_dir: Path = Path("var/recordings-archive")  # where retention moves old recordings
     inband_dtmf: bool = True  # detect DTMF tones in the audio too (RFC 4733 always on)
+    # false: a leg whose SDP negotiated telephone-event is not watched in-band (Asterisk's
+    # dtmf_mode=auto; saves CPU) - keep true for phones that send both or only tones
+    inband_dtmf_with_rfc4733: bool = True
     # a leg that should send and sent no RTP/RTCP this long ends its call (cause media_timeout);
     # 0: never
     media_timeout_s: float = 30.0

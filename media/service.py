@@ -110,6 +110,7 @@ async def main(ctx: ServiceContext) -> None:
         on_recording=registrar.submit,
         on_alarm=lambda alarm: port.on_alarm(alarm) if port else None,
         disk_guard=guard, inband_dtmf=media.inband_dtmf,
+        inband_with_rfc4733=media.inband_dtmf_with_rfc4733,
         media_timeout_s=media.media_timeout_s, rtcp_interval_s=media.rtcp_interval_s,
         latching=media.latching,
     )
