@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, Protocol
 
@@ -72,6 +72,41 @@ class Cell:
         # timers that fired and whose message waits in the mailbox: (key, deadline, item);
         # still pending for the snapshot, so a crash before the decision does not lose them
         self.fired: deque[tuple[str, float, Item]] = deque()
+
+
+class DirtyCells:
+    """The cells changed since their last snapshot, in the order they changed: a flush, every
+    few tens of ms, visits those rather than every cell of the host."""
+
+    __slots__ = ("_cells",)
+
+    def __init__(self) -> None:
+        self._cells: dict[str, Cell] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._cells)
+
+    def mark(self, cell: Cell) -> None:
+        cell.dirty = True
+        self._cells[cell.address] = cell
+
+    def discard(self, cell: Cell) -> None:
+        cell.dirty = False
+        self._cells.pop(cell.address, None)
+
+    def take(self, live: Mapping[str, Cell]) -> list[Cell]:
+        """The marked cells to save now - still changed, still ``live`` (not stopped or
+        replaced) and loaded - forgotten here; one not loaded yet stays marked."""
+        marked, self._cells = self._cells, {}
+        ready: list[Cell] = []
+        for address, cell in marked.items():
+            if not cell.dirty or live.get(address) is not cell:
+                continue
+            if cell.state is None:
+                self._cells[address] = cell
+            else:
+                ready.append(cell)
+        return ready
 
 
 def release_outbox(cell: Cell, deliver: Callable[[Envelope], None],

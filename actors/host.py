@@ -31,6 +31,7 @@ from actors.behaviour import Behaviour, kind_of
 from actors.cell import (
     Cell,
     DeadLetterSink,
+    DirtyCells,
     Item,
     JournalSink,
     Outbound,
@@ -110,6 +111,7 @@ class Host:
         self.timers = TimerWheel()
         #: actors stopped lately (address -> journal sequence): they restart empty
         self._stopped: OrderedDict[str, int] = OrderedDict()
+        self._dirty = DirtyCells()
         self.processed = 0
         self.crashes = 0
         self._runq: deque[Cell] = deque()
@@ -387,7 +389,7 @@ class Host:
         for i, entry in enumerate(fired):
             if entry[2] is item:
                 del fired[i]
-                cell.dirty = True
+                self._dirty.mark(cell)
                 return
 
     def _process(self, cell: Cell, item: Item, now: float) -> None:
@@ -402,7 +404,7 @@ class Host:
         if state is not cell.state:
             cell.state = state
             if self.snapshots is not None and not cell.dirty:
-                cell.dirty = True
+                self._dirty.mark(cell)
         if effects:
             self._perform(cell, effects, reply_to, corr if kind == ASK else 0, now)
 
@@ -426,11 +428,11 @@ class Host:
                 self.timers.start(cell.address, e.key, now + e.after_s, e.msg)  # type: ignore[union-attr]
                 self._arm_timer()
                 if self.durable is not None:
-                    cell.dirty = True
+                    self._dirty.mark(cell)
             elif t is CancelTimer:
                 self.timers.cancel(cell.address, e.key)  # type: ignore[union-attr]
                 if self.durable is not None:
-                    cell.dirty = True
+                    self._dirty.mark(cell)
             elif t is Journal:
                 if self.journal is not None:
                     cell.seq += 1
@@ -461,7 +463,7 @@ class Host:
             self._stopped.move_to_end(cell.address)
             if len(self._stopped) > STOPPED_REMEMBERED:
                 self._stopped.popitem(last=False)
-        cell.dirty = False
+        self._dirty.discard(cell)
 
     def _crashed(self, cell: Cell, item: Item, exc: Exception, now: float) -> None:
         self.crashes += 1
@@ -563,15 +565,15 @@ class Host:
         durable = self.durable
         offset = self.wall_clock() - self.clock()
         n = 0
-        for cell in self.cells.values():
-            if cell.dirty and cell.state is not None:
-                if durable is None:
-                    self.snapshots.save(cell.address, cell.state, cell.seq)
-                else:
-                    timers = self.pending_timers(cell, offset)
-                    durable.save_with_timers(cell.address, cell.state, cell.seq, timers)
-                cell.dirty = False
-                n += 1
+        for cell in self._dirty.take(self.cells):
+            assert cell.state is not None
+            if durable is None:
+                self.snapshots.save(cell.address, cell.state, cell.seq)
+            else:
+                timers = self.pending_timers(cell, offset)
+                durable.save_with_timers(cell.address, cell.state, cell.seq, timers)
+            cell.dirty = False
+            n += 1
         return n
 
     def pending_timers(self, cell: Cell, offset: float) -> list[PendingTimer]:

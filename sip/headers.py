@@ -60,6 +60,8 @@ _EXACT = {
     **COMPACT_FORMS,
     **{short.upper(): full for short, full in COMPACT_FORMS.items()},
 }
+#: header names as most messages spell them (tokens all): a parser may take them as they are
+KNOWN_SPELLINGS = frozenset(_EXACT)
 
 # Headers whose grammar is a comma-separated list (§7.3.1). Others, such as
 # Date or WWW-Authenticate, contain commas inside one value and must not be split.
@@ -108,6 +110,13 @@ class HeaderField:
     value: str
 
 
+# HeaderField(name, value) without the Python frame of its __init__ (most of what one cost):
+# the slots' own setters, which a frozen dataclass leaves alone (it guards ``__setattr__``)
+_new_field = object.__new__
+_set_field_name = HeaderField.__dict__["name"].__set__
+_set_field_value = HeaderField.__dict__["value"].__set__
+
+
 class Headers:
     """An immutable, ordered sequence of header fields with lazy structured views.
 
@@ -120,28 +129,32 @@ class Headers:
 
     def __init__(self, fields: Iterable[HeaderField | tuple[str, str]] = ()) -> None:
         normalized: list[HeaderField] = []
-        by_name: dict[str, list[str]] = {}
+        append = normalized.append
+        by_name: dict[str, tuple[str, ...]] = {}
+        exact = _EXACT
         for field in fields:
-            given: HeaderField | None
+            kept: HeaderField | None
             if isinstance(field, HeaderField):
-                given, name, value = field, field.name, field.value
+                kept, name, value = field, field.name, field.value
             else:
-                given = None
+                kept = None
                 name, value = field
-            canonical = _EXACT.get(name)
+            canonical = exact.get(name)
             if canonical is None:
                 canonical = canonical_name(name)
                 key = canonical if canonical in _KNOWN else canonical.lower()
             else:
                 key = canonical
-            # fields are immutable: one already spelt canonically is kept as it is
-            normalized.append(given if given is not None and canonical == name
-                              else HeaderField(canonical, value))
-            values = by_name.get(key)
-            if values is None:
-                by_name[key] = [value]
+            if kept is not None and canonical == name:
+                append(kept)  # immutable, and spelt canonically already: kept as it is
             else:
-                values.append(value)
+                made = _new_field(HeaderField)  # HeaderField(canonical, value)
+                _set_field_name(made, canonical)
+                _set_field_value(made, value)
+                append(made)
+            # tuples of strings: the collector soon stops scanning them (lists it never does)
+            values = by_name.get(key)
+            by_name[key] = (value,) if values is None else (*values, value)
         self._fields = tuple(normalized)
         self._by_name = by_name
         # parser -> (header name, parsed value)
@@ -229,7 +242,8 @@ class Headers:
         out = Headers(fields)
         mine, theirs = self._by_name, out._by_name
         out._cache = {parser: entry for parser, entry in self._cache.items()
-                      if mine.get(key := _key(entry[0])) == theirs.get(key)}
+                      if mine.get(key := _EXACT.get(entry[0]) or _key(entry[0]))
+                      == theirs.get(key)}
         return out
 
     def _derived(self, fields: Iterable[HeaderField], changed: str) -> Headers:

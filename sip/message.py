@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from sip.errors import SipParseError
 from sip.fields import (
@@ -24,6 +25,16 @@ from sip.uri import Uri
 SIP_VERSION = "SIP/2.0"
 MAX_FORWARDS_LIMIT = 255
 
+# Header values by their text. The parsers are pure and their results immutable, and the same
+# text comes back within a call (a From, To, Call-ID or CSeq in each message of a dialog, our
+# Via in the responses to our requests) and across calls (CSeq "1 INVITE", a trunk's URIs):
+# a hit returns what parsing would. Bounded; errors are not kept (they are raised again).
+PARSE_MEMO_SIZE = 4096
+_memo = lru_cache(maxsize=PARSE_MEMO_SIZE)
+_parse_name_addr = _memo(parse_name_addr)
+_parse_via = _memo(parse_via)
+_parse_cseq = _memo(parse_cseq)
+
 
 def _single(headers: Headers, name: str) -> str:
     values = headers.get_all(name)
@@ -35,7 +46,12 @@ def _single(headers: Headers, name: str) -> str:
 
 
 def _call_id(headers: Headers) -> str:
-    value = _single(headers, "Call-ID").strip(" \t")
+    return _checked_call_id(_single(headers, "Call-ID"))
+
+
+@_memo
+def _checked_call_id(raw: str) -> str:
+    value = raw.strip(" \t")
     left, at, right = value.partition("@")
     bad_right = bool(at) and (not right or not set(right) <= WORD_CHARS)
     if not left or not set(left) <= WORD_CHARS or bad_right:
@@ -44,34 +60,34 @@ def _call_id(headers: Headers) -> str:
 
 
 def _cseq(headers: Headers) -> CSeq:
-    return parse_cseq(_single(headers, "CSeq"))
+    return _parse_cseq(_single(headers, "CSeq"))
 
 
 def _vias(headers: Headers) -> tuple[Via, ...]:
     values = headers.values("Via")
     if not values:
         raise SipParseError("missing Via header", header="Via")
-    return tuple(parse_via(v) for v in values)
+    return tuple(map(_parse_via, values))
 
 
 def _from(headers: Headers) -> NameAddr:
-    return parse_name_addr(_single(headers, "From"))
+    return _parse_name_addr(_single(headers, "From"))
 
 
 def _to(headers: Headers) -> NameAddr:
-    return parse_name_addr(_single(headers, "To"))
+    return _parse_name_addr(_single(headers, "To"))
 
 
 def _contacts(headers: Headers) -> tuple[NameAddr, ...]:
-    return tuple(parse_name_addr(v) for v in headers.values("Contact") if v != "*")
+    return tuple(_parse_name_addr(v) for v in headers.values("Contact") if v != "*")
 
 
 def _routes(headers: Headers) -> tuple[NameAddr, ...]:
-    return tuple(parse_name_addr(v) for v in headers.values("Route"))
+    return tuple(map(_parse_name_addr, headers.values("Route")))
 
 
 def _record_routes(headers: Headers) -> tuple[NameAddr, ...]:
-    return tuple(parse_name_addr(v) for v in headers.values("Record-Route"))
+    return tuple(map(_parse_name_addr, headers.values("Record-Route")))
 
 
 def _max_forwards(headers: Headers) -> int | None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sip.errors import SipFramingError, SipParseError
 from sip.fields import parse_uint
 from sip.grammar import WSP, is_token
-from sip.headers import Headers
+from sip.headers import KNOWN_SPELLINGS, Headers
 from sip.message import SIP_VERSION, Request, Response
 from sip.uri import Uri, parse_uri
 
@@ -35,6 +36,9 @@ _VERSION = re.compile(r"SIP/[0-9]{1,3}\.[0-9]{1,3}", re.IGNORECASE)
 _STATUS = re.compile(r"[0-9]{3}")
 # name (a token), optional whitespace, colon, value
 _HEADER_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*:(.*)", re.DOTALL)
+# Request-URIs by their text (the same one opens many requests: a dialog's remote target, a
+# trunk's number); URIs are immutable, the parse pure, errors not kept. Bounded.
+_parse_request_uri = lru_cache(maxsize=1024)(parse_uri)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +92,7 @@ def _parse_start_line(line: str, is_request: bool) -> _StartLine:
         raise SipParseError(f"Request-Line method {method[:40]!r} is not a token")
     _check_version(version, True)
     try:
-        uri = parse_uri(uri_text)
+        uri = _parse_request_uri(uri_text)
     except SipParseError as exc:
         raise SipParseError(f"invalid Request-URI: {exc}") from exc
     return _StartLine(method=method, uri=uri)
@@ -126,12 +130,15 @@ def _parse_header_lines(lines: list[str], limits: ParserLimits) -> Headers:
                 raise SipParseError(f"line {number}: continuation line before any header")
             folded.setdefault(len(fields) - 1, []).append(line.strip(WSP))
             continue
-        match = _HEADER_LINE.fullmatch(line)
-        if match is None:
-            raise SipParseError(f"line {number}: {line[:60]!r} is not 'name: value'")
+        name, colon, value = line.partition(":")
+        if not colon or name not in KNOWN_SPELLINGS:  # else a token right up to the colon:
+            match = _HEADER_LINE.fullmatch(line)  # what this pattern would match
+            if match is None:
+                raise SipParseError(f"line {number}: {line[:60]!r} is not 'name: value'")
+            name, value = match[1], match[2]
         if len(fields) >= limits.max_headers:
             raise SipParseError(f"more than {limits.max_headers} header fields", status=513)
-        fields.append((match[1], match[2].strip(WSP)))
+        fields.append((name, value.strip(WSP)))
     for i, parts in folded.items():
         name, first = fields[i]
         fields[i] = (name, " ".join(p for p in (first, *parts) if p).strip(WSP))

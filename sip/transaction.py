@@ -13,7 +13,8 @@ float, bytes, None, lists and dicts (msgpack-ready) and ``from_dict`` restores i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -170,6 +171,15 @@ LIVE_TIMERS: dict[Kind, dict[State, frozenset[str]]] = {
     Kind.NON_INVITE_SERVER: {S.COMPLETED: frozenset("J")},
 }  # fmt: skip
 
+# States a transaction only lingers in, to absorb or answer retransmissions: what it resends
+# there (a final response, the ACK of a 3xx-6xx) it has sent before, so bytes suffice.
+LINGERING: dict[Kind, frozenset[State]] = {
+    Kind.INVITE_CLIENT: frozenset({S.COMPLETED, S.ACCEPTED}),
+    Kind.NON_INVITE_CLIENT: frozenset({S.COMPLETED}),
+    Kind.INVITE_SERVER: frozenset({S.COMPLETED, S.CONFIRMED, S.ACCEPTED}),
+    Kind.NON_INVITE_SERVER: frozenset({S.COMPLETED}),
+}
+
 RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "SCTP", "WS", "WSS", "TLS-SCTP"})
 
 
@@ -223,24 +233,106 @@ def _parse_response(data: bytes | None) -> Response | None:
     return message
 
 
-@dataclass(slots=True, kw_only=True)
+def _held_data(held: Request | Response | bytes | None,
+               serialize: Callable[[Request | Response], bytes]) -> bytes | None:
+    return held if held is None or isinstance(held, bytes) else serialize(held)
+
+
 class Transaction:
     """One transaction's state. ``target`` is the next hop (client) or the
-    response destination (server); ``timers`` maps timer letter to deadline."""
+    response destination (server); ``timers`` maps timer letter to deadline.
 
-    key: str
-    kind: Kind
-    state: State
-    request: Request
-    target: Target
-    timers: dict[str, float] = field(default_factory=dict)
-    interval: float = 0.0
-    last_response: Response | None = None
-    ack: Request | None = None
+    Once completed, a transaction lingers for up to 32 s (timers D, J, L, M) only to absorb or
+    answer retransmissions: :meth:`release` then swaps its parsed messages for the bytes it
+    sent, which is all a retransmission needs (a busy process holds tens of thousands of
+    such transactions, and the collector would otherwise keep scanning their messages).
+    ``request``, ``last_response`` and ``ack`` read as before, parsed again from those bytes.
+    """
+
+    __slots__ = ("_ack", "_last_response", "_request", "interval", "key", "kind", "state",
+                 "target", "timers")
+
+    def __init__(self, *, key: str, kind: Kind, state: State, request: Request, target: Target,
+                 timers: dict[str, float] | None = None, interval: float = 0.0,
+                 last_response: Response | None = None, ack: Request | None = None) -> None:
+        self.key = key
+        self.kind = kind
+        self.state = state
+        self._request: Request | bytes = request
+        self.target = target
+        self.timers: dict[str, float] = {} if timers is None else timers
+        self.interval = interval
+        self._last_response: Response | bytes | None = last_response
+        self._ack: Request | bytes | None = ack
+
+    @property
+    def request(self) -> Request:
+        held = self._request
+        return held if isinstance(held, Request) else _parse_request(held)
+
+    @request.setter
+    def request(self, request: Request) -> None:
+        self._request = request
+
+    @property
+    def last_response(self) -> Response | None:
+        held = self._last_response
+        return held if held is None or isinstance(held, Response) else _parse_response(held)
+
+    @last_response.setter
+    def last_response(self, response: Response | None) -> None:
+        self._last_response = response
+
+    @property
+    def ack(self) -> Request | None:
+        held = self._ack
+        return held if held is None or isinstance(held, Request) else _parse_request(held)
+
+    @ack.setter
+    def ack(self, ack: Request | None) -> None:
+        self._ack = ack
+
+    def last_response_data(self, serialize: Callable[[Request | Response], bytes]
+                           ) -> bytes | None:  # fmt: skip
+        """The wire form of the last response, without parsing a released one."""
+        return _held_data(self._last_response, serialize)
+
+    def ack_data(self, serialize: Callable[[Request | Response], bytes]) -> bytes | None:
+        """The wire form of the ACK (of a 3xx-6xx), without parsing a released one."""
+        return _held_data(self._ack, serialize)
+
+    def release(self, serialize: Callable[[Request | Response], bytes]) -> None:
+        """Keep the messages as the bytes ``serialize`` gives (those the transaction sent)."""
+        request = _held_data(self._request, serialize)
+        assert request is not None
+        self._request = request
+        self._last_response = _held_data(self._last_response, serialize)
+        self._ack = _held_data(self._ack, serialize)
+
+    @property
+    def released(self) -> bool:
+        return isinstance(self._request, bytes)
 
     @property
     def is_client(self) -> bool:
         return self.kind in (Kind.INVITE_CLIENT, Kind.NON_INVITE_CLIENT)
+
+    def _values(self) -> tuple[object, ...]:
+        return (self.key, self.kind, self.state, self.request, self.target, self.timers,
+                self.interval, self.last_response, self.ack)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Transaction):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (f"Transaction(key={self.key!r}, kind={self.kind!r}, state={self.state!r}, "
+                f"request={self.request!r}, target={self.target!r}, timers={self.timers!r}, "
+                f"interval={self.interval!r}, last_response={self.last_response!r}, "
+                f"ack={self.ack!r})")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ from sip.fields import Via
 from sip.message import Request, Response
 from sip.serializer import serialize
 from sip.transaction import (
+    LINGERING,
     LIVE_TIMERS,
     TABLES,
     Action,
@@ -103,6 +104,9 @@ def response_event(status: int) -> str:
     return "1xx" if status < 200 else "2xx" if status < 300 else "failure"
 
 
+_RFC2543_KEY = "2543|"  # the prefix of server keys not made from an RFC 3261 branch
+
+
 def client_key(message: Request | Response) -> str:
     """§17.1.3: branch of the top Via plus the CSeq method."""
     return f"{message.top_via.branch}|{message.cseq.method}"
@@ -116,7 +120,7 @@ def server_key(request: Request) -> str:
         return f"{via.branch}|{via.sent_by.lower()}|{method}"
     # RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via.
     return (
-        f"2543|{request.uri}|{request.from_.tag}|{request.call_id}|"
+        f"{_RFC2543_KEY}{request.uri}|{request.from_.tag}|{request.call_id}|"
         f"{request.cseq.seq}|{via}|{method}"
     )
 
@@ -257,8 +261,8 @@ class TransactionLayer:
 
     @staticmethod
     def _ack_matches(tx: Transaction, ack: Request) -> bool:
-        if tx.request.top_via.is_rfc3261_branch or tx.last_response is None:
-            return True
+        if not tx.key.startswith(_RFC2543_KEY) or tx.last_response is None:
+            return True  # an RFC 3261 branch keyed the transaction (see server_key)
         # RFC 2543 ACKs also match on the To tag of the response sent (§17.2.3).
         return ack.to.tag == tx.last_response.to.tag
 
@@ -318,6 +322,8 @@ class TransactionLayer:
         for name in immediate:  # zero-length timers on reliable transports
             if tx.key in self._transactions and tx.timers.pop(name, None) is not None:
                 out.extend(self._step(tx, f"timer-{name}", now))
+        if tx.state in LINGERING[tx.kind] and not tx.key.startswith(_RFC2543_KEY):
+            tx.release(self.serialize)  # RFC 2543 ACKs are matched on the response's To tag
         return out
 
     def _send(self, tx: Transaction, message: Request | Response) -> SendMessage:
@@ -327,15 +333,18 @@ class TransactionLayer:
         self, action: Action, tx: Transaction, event: str, now: float,
         message: Request | Response | None, out: list[Output], immediate: list[str],
     ) -> None:  # fmt: skip
-        if action is Action.SEND_REQUEST:
+        if action in _TIMER_OF_ACTION:  # about half of all actions: tested first
+            self._apply_timer(action, tx, now, immediate)
+        elif action is Action.SEND_REQUEST:
             out.append(self._send(tx, tx.request))
         elif action is Action.SEND_ACK:
             assert isinstance(message, Response)
             tx.ack = build_ack_for_non2xx(tx.request, message)
             out.append(self._send(tx, tx.ack))
         elif action is Action.RESEND_ACK:
-            if tx.ack is not None:
-                out.append(self._send(tx, tx.ack))
+            data = tx.ack_data(self.serialize)
+            if data is not None:
+                out.append(SendMessage(data=data, target=tx.target, key=tx.key))
         elif action is Action.SEND_TRYING:
             if self.auto_trying:
                 tx.last_response = make_response(tx.request, 100)
@@ -345,8 +354,9 @@ class TransactionLayer:
             tx.last_response = message
             out.append(self._send(tx, message))
         elif action is Action.RESEND_RESPONSE:
-            if tx.last_response is not None:
-                out.append(self._send(tx, tx.last_response))
+            data = tx.last_response_data(self.serialize)
+            if data is not None:
+                out.append(SendMessage(data=data, target=tx.target, key=tx.key))
         elif action is Action.PASS_REQUEST:
             assert isinstance(message, Request)
             source = self._sources.get(tx.key, tx.target)
@@ -360,7 +370,7 @@ class TransactionLayer:
         elif action is Action.NOTIFY_TRANSPORT_ERROR:
             out.append(TransportFailed(key=tx.key))
         else:
-            self._apply_timer(action, tx, now, immediate)
+            raise AssertionError(f"no interpretation for {action}")
 
     def _apply_timer(
         self, action: Action, tx: Transaction, now: float, immediate: list[str]

@@ -119,11 +119,14 @@ def _extensions(request: Request, policy: RequestPolicy) -> Rejection | None:
     return None
 
 
-def _bodies(request: Request, policy: RequestPolicy) -> Rejection | None:
-    accept_headers = (
+def _accept_headers(policy: RequestPolicy) -> tuple[tuple[str, str], ...]:
+    return (
         ("Accept", ", ".join(sorted(policy.body_types))),
         ("Accept-Encoding", ", ".join(sorted(policy.body_encodings))),
     )
+
+
+def _bodies(request: Request, policy: RequestPolicy) -> Rejection | None:
     if request.body:
         content_type = request.content_type
         if content_type is None:
@@ -132,13 +135,14 @@ def _bodies(request: Request, policy: RequestPolicy) -> Rejection | None:
             return Rejection(
                 status=415,
                 detail=f"unsupported Content-Type {content_type.mime}",
-                headers=accept_headers,
+                headers=_accept_headers(policy),
             )
         encodings = [e.lower() for e in request.headers.values("Content-Encoding") if e]
         bad = [e for e in encodings if e not in policy.body_encodings]
         if bad:
             return Rejection(
-                status=415, detail=f"unsupported Content-Encoding {bad[0]}", headers=accept_headers
+                status=415, detail=f"unsupported Content-Encoding {bad[0]}",
+                headers=_accept_headers(policy),
             )
     if request.method in _ANSWERED_WITH_BODY:
         try:
