@@ -218,7 +218,8 @@ async def main(ctx: ServiceContext) -> None:
         )
         local = behaviour.settings.local
         stack = SipStack(config=config, registrar=registrar, digest=digest, log=ctx.log,
-                         advertised=(local.host, local.port), wire=behaviour.settings.wire,
+                         advertised=(local.host, local.port), tls_port=local.tls_port,
+                         wire=behaviour.settings.wire,
                          call_ids=lambda: snapshots.fresh(new_call_id()))
         switch = Softswitch(host=node.host, stack=stack, log=ctx.log, bindings=bindings)
         switch.transports.configure(config.sip)  # [sip] tcp_* connection limits

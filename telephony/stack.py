@@ -140,12 +140,14 @@ class SipStack:
         self, *, config: Config, registrar: Registrar, digest: DigestServer, log: Log,
         advertised: tuple[str, int], resolve: Callable[[str], str] = lambda host: host,
         call_ids: Callable[[], str] = new_call, force_rport: bool = True, wire: Wire | None = None,
+        tls_port: int = 0,
     ) -> None:  # fmt: skip
         self.config = config
         self.registrar = registrar
         self.digest = digest
         self.log = log
         self.host, self.port = advertised
+        self.tls_port = tls_port  # TLS listens on a port of its own (0: no TLS)
         self.resolve = resolve
         self.call_ids = call_ids
         self.force_rport = force_rport
@@ -164,7 +166,7 @@ class SipStack:
         self._passwords = phone_passwords(config)
         self.trunks = TrunkRegistrations.for_config(
             config, host=self.host, port=self.port, call_id=lambda: new_call_id(self.host),
-            tag=new_tag)
+            tag=new_tag, tls_port=tls_port)
         # an INVITE may ring for minutes (Timer C > 3 min, §16.6) before the 2xx to ACK
         self.credentials = InviteCredentials(64 * self.timers.t1 + 200.0)
 
@@ -397,7 +399,7 @@ class SipStack:
         binding = self._pings.pop(key, None)
         if binding is not None:
             self.log.info("sip.contact_unreachable", aor=binding.aor, contact=binding.contact)
-            return [Persist(c) for c in self.registrar.remove(binding.aor, binding.contact)]
+            return [Persist(c) for c in self.registrar.remove(binding.aor, binding.key)]
         if self.trunks.owns(key):
             reason = "timeout" if isinstance(event, TransactionTimeout) else "transport error"
             return self._trunk(self.trunks.failed(key, now, reason), now)
@@ -522,7 +524,8 @@ class SipStack:
 
     def _ping(self, binding: Binding, now: float) -> list[Action]:
         target = _target(binding.peer)
-        via = make_via(target.transport, self.host, self.port, branch=new_branch())
+        port = self.tls_port if self.tls_port and target.transport == "TLS" else self.port
+        via = make_via(target.transport, self.host, port, branch=new_branch())
         fields = [
             HeaderField("Via", str(via)), HeaderField("Max-Forwards", "70"),
             HeaderField("From", f"<sip:keepalive@{self.config.sip.domain}>;tag={new_tag()}"),

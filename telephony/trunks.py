@@ -57,11 +57,15 @@ class TrunkRegistrations:
 
     @classmethod
     def for_config(cls, config: Config, *, host: str, port: int,
-                   call_id: Callable[[], str], tag: Callable[[], str],
+                   call_id: Callable[[], str], tag: Callable[[], str], tls_port: int = 0,
                    backoff_first_s: float = BACKOFF_FIRST_S,
                    backoff_max_s: float = BACKOFF_MAX_S) -> TrunkRegistrations:
-        """A machine for every registering trunk; ``call_id``/``tag`` draw one of each."""
-        return cls(TrunkRegistration(spec_for_trunk(t, host=host, port=port),
+        """A machine for every registering trunk; ``call_id``/``tag`` draw one of each.
+        ``tls_port``: where our TLS listener is (0: none), named in a TLS trunk's Contact."""
+        return cls(TrunkRegistration(spec_for_trunk(
+                                         t, host=host,
+                                         port=tls_port if tls_port and t.transport.lower() == "tls"
+                                         else port),
                                      call_id=call_id(), from_tag=tag(),
                                      backoff_first_s=backoff_first_s,
                                      backoff_max_s=backoff_max_s)

@@ -216,3 +216,23 @@ def test_locate_and_a_dead_contact_is_dropped_after_its_ping_times_out() -> None
     dropped = s.handle_timer(30.0 + 64 * 0.5)
     assert [a for a in dropped if isinstance(a, Persist)]
     assert s.registrar.locate("sip:1001@127.0.0.1", 63.0) == []
+
+
+def test_a_keepalive_to_a_phone_on_tls_names_our_tls_listener() -> None:
+    """The phone answers (and opens connections) to the Via's port: over TLS that is the TLS
+    listener's, not the UDP/TCP port."""
+    s = stack(tls_port=5061)
+    for transport in ("TLS", "TCP"):
+        aor = f"sip:{transport.lower()}@127.0.0.1"
+        s.registrar.load([Binding(
+            aor=aor, contact=f"sip:1001@192.0.2.21:5062;transport={transport.lower()}",
+            expires_at=3600.0, call_id=transport, cseq=1, registered_at=0.0,
+            peer=Peer(transport=transport, host="192.0.2.21", port=5062))], 0.0)
+    vias = {}
+    for a in s.handle_timer(30.0):
+        if isinstance(a, Transmit):
+            via = parse_datagram(a.data).headers.get("Via")
+            assert via is not None
+            vias[a.target.transport] = via
+    assert vias["TLS"].startswith("SIP/2.0/TLS 127.0.0.1:5061;")
+    assert vias["TCP"].startswith("SIP/2.0/TCP 127.0.0.1:5060;")

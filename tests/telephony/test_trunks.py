@@ -19,7 +19,7 @@ from sip.transaction import Target
 from telephony.messages import InviteReceived, Peer, SendRequest
 from telephony.registrar import Registrar
 from telephony.stack import Deliver, SipStack, Transmit
-from telephony.trunks import InviteCredentials, spec_for_trunk
+from telephony.trunks import InviteCredentials, TrunkRegistrations, spec_for_trunk
 from tests.actors.call.support import request_text
 
 PROVIDER = Target(transport="UDP", host="127.0.0.3", port=5080)
@@ -192,3 +192,13 @@ def test_invite_credentials_expire() -> None:
     ack = parse_datagram(request_text("ACK", call_id="c", from_tag="f", cseq=2))
     assert isinstance(ack, Request)
     assert kept.apply(ack) is ack and kept.next_timer() is None
+
+
+def test_a_tls_trunk_registers_a_contact_at_our_tls_listener() -> None:
+    text = CONFIG.replace('username = "contactor"', 'transport = "tls"\nusername = "contactor"')
+    config = parse_config(text, source=Path("t.toml"))
+    regs = TrunkRegistrations.for_config(config, host="127.0.0.1", port=5060, tls_port=5061,
+                                         call_id=lambda: "c", tag=lambda: "t")
+    spec = regs.machines["provider"].spec
+    assert spec.contact == "sip:contactor@127.0.0.1:5061;transport=tls"
+    assert spec.local_port == 5061
