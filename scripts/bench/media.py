@@ -6,14 +6,16 @@ Processes: ``--workers`` media workers (each a ``media.worker.MediaWorker`` on u
 the service; default one per core, the count ``contactor up`` starts), sharing the calls,
 and one load generator, the phones (``rtpgen.c``; ``--generator-impl python`` for the slow
 Python one). For each N the generator sends 50 packets/s on both legs of every call (PCMU,
-proper sequence numbers and timestamps, legs spread over the 20 ms period), the workers
-relay every packet to the other leg, record both legs to stereo WAV and watch the callers
-for in-band DTMF. The generator stamps the send time into each payload (the relay forwards
-payloads untouched); the kernel stamps each arrival (SO_TIMESTAMPNS), so the transit time
-is the network path's, not the generator's own scheduling. The workers run with the
-service's defaults: RTCP on every leg's odd port (a report per leg every ~5 s, to the
-phone's port + 1, which the generator ignores), receive statistics (two packets per leg a
-second through the general receive path), symmetric RTP, silent-leg checks.
+proper sequence numbers and timestamps, legs spread over the 20 ms period; the C one sends
+each 0.5 ms group with ``sendmmsg`` from two UDP sockets that the legs announce, one per
+worker, and reads with ``recvmmsg``, telling legs apart by the worker port a packet came
+from), the workers relay every packet to the other leg, record both legs to stereo WAV and
+watch the callers for in-band DTMF. The generator stamps the send time into each payload
+(the relay forwards payloads untouched); the kernel stamps each arrival (SO_TIMESTAMPNS),
+so the transit time is the network path's, not the generator's own scheduling. The workers
+run with the service's defaults: RTCP on every leg's odd port (a report per leg every ~5 s,
+to the phone's port + 1, which the generator ignores), receive statistics (two packets per
+leg a second through the general receive path), symmetric RTP, silent-leg checks.
 
 Baseline: at each N the same load first goes through C reflectors (one per worker, each
 relaying every 2 ms like a worker, doing nothing else): the jitter the generator, the
@@ -38,12 +40,27 @@ quarters of the two cores, so whatever else runs meanwhile shows at once (on a b
 machine tens to hundreds of ms; see ``others``).
 ``--pin`` (worker k on core k) removed the remaining late ticks but not the p99 spread.
 
+2026-11-26, generator on two sockets (one per worker) with sendmmsg/recvmmsg; before: a
+socket per phone, a sendto, an epoll entry and two recvmsg per packet. ``--calls 400,500
+--keep-going --busy-retries 1``, old and new alternating, 12 runs old, 19 new (one or two
+sockets; some runs shared the machine with another bench): generator CPU at 400 / 500
+calls, median, 36 / 41 % of a core before, 24 / 29 % after (two sockets; nearly all kernel
+time: a send on loopback also does the receiving socket's work). In the last interleaved
+set (3 runs each, little else running), at 500 calls: generator 38-40 % before, 28-29 %
+after; workers 0.16-0.18 % of a core per call before, 0.15-0.17 % after (earlier sets
+drifted between 0.15 and 0.26 % for both); added jitter p99 2.2-3.1 ms before, 2.1-2.5 ms
+after; late ticks 0-1 both; no loss in any run. The workers send each leg's audio to the
+port the leg announced, as before, so they do not latch and make the same syscalls per
+packet.
+
 Environment knobs for experiments: ``BENCH_NO_INBAND``, ``BENCH_NO_RECORD``, ``BENCH_POLL``
-(seconds, 0: wake per readable socket), ``BENCH_SWITCH_INTERVAL`` (the workers' GIL switch
-interval, ``sys.setswitchinterval``; Python's default is 0.005). For a worker's CPU per call
-without the generator, the kernel's scheduling or the machine's other work in the figure,
-split into receive path, tick work and disk thread: ``scripts/bench/media_core.py
---worker-cpu --calls 250`` (250 calls: one worker's share at 500).
+(seconds, 0: wake per readable socket), ``BENCH_RTPGEN`` (another generator source to
+compile instead of ``rtpgen.c``, to compare generators), ``BENCH_SWITCH_INTERVAL`` (the
+workers' GIL switch interval, ``sys.setswitchinterval``; Python's default is 0.005). For a
+worker's CPU per call without the generator, the kernel's scheduling or the machine's other
+work in the figure, split into receive path, tick work and disk thread:
+``scripts/bench/media_core.py --worker-cpu --calls 250`` (250 calls: one worker's share at
+500).
 """
 
 from __future__ import annotations
@@ -274,12 +291,13 @@ class Proc:
 
 
 def build_c_generator(directory: Path) -> list[str] | None:
-    """Compile ``rtpgen.c`` (next to this file) when a C compiler is there."""
+    """Compile ``rtpgen.c`` (next to this file; ``BENCH_RTPGEN``: another source, to compare
+    generators) when a C compiler is there."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         return None
     binary = directory / "rtpgen"
-    source = Path(__file__).with_name("rtpgen.c")
+    source = Path(os.environ.get("BENCH_RTPGEN") or Path(__file__).with_name("rtpgen.c"))
     result = subprocess.run([compiler, "-O2", "-o", str(binary), str(source), "-lm"],
                             capture_output=True, text=True, check=False)
     return [str(binary)] if result.returncode == 0 else None
