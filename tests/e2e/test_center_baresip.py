@@ -201,21 +201,23 @@ def free_sip_port() -> int:
 
 
 @contextlib.contextmanager
-def baresip_phone(extension: str, password: str, registrar_port: int) -> Iterator[Baresip]:
-    """baresip registered (or trying to) as ``extension``; always killed afterwards."""
-    home = Path(tempfile.mkdtemp(prefix="contactor-baresip-"))
+def baresip_phone(extension: str, password: str, registrar_port: int, *,
+                  transport: str = "udp", tone_s: float = 10.0) -> Iterator[Baresip]:
+    """baresip registered (or trying to) as ``extension`` over ``transport`` to the
+    registrar's ``registrar_port``; always killed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix=f"contactor-baresip-{transport}-"))
     sip_port = free_sip_port()
     ctrl_port = free_port(PHONE_IP)
     while ctrl_port in (sip_port, sip_port + 1):
         ctrl_port = free_port(PHONE_IP)
-    write_tone(home / "tone.wav")
+    write_tone(home / "tone.wav", seconds=tone_s)
     (home / "config").write_text(baresip_config(sip_port, ctrl_port, home / "tone.wav"))
     # No account at start: it is added over ctrl_tcp once connected, so that its REGISTER
     # events reach us (ctrl_tcp does not replay events sent before a client connects).
     (home / "accounts").write_text("")
     (home / "contacts").write_text("")
     # the AOR carries the registrar's port; the registrar keys bindings on user@host only
-    account = (f"<sip:{extension}@127.0.0.1:{registrar_port};transport=udp>;"
+    account = (f"<sip:{extension}@127.0.0.1:{registrar_port};transport={transport}>;"
                f"auth_user={extension};auth_pass={password};answermode=auto;regint=60;"
                "audio_codecs=PCMU,PCMA")
     proc: subprocess.Popen[bytes] | None = None

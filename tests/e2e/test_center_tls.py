@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +21,13 @@ import pytest
 from tests.e2e.center import LISTEN_PORTS, Center, free_port_in, running_center
 from tests.e2e.test_center_baresip import (
     Baresip,
-    _kill,
-    baresip_config,
+    baresip_phone,
     bindings,
     call_from_carrier,
-    free_sip_port,
-    write_tone,
 )
 from tests.e2e.test_center_queues import agent, journal, wait_for
 from tests.e2e.test_center_queues import prepare as prepare_queues
-from tests.telephony.harness import CARRIER_IP, PHONE_IP, Sipp, free_port, sipp
+from tests.telephony.harness import CARRIER_IP, Sipp, free_port, sipp
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 TLS_PORT_LINE = re.compile(r"^tls_listen = \"127\.0\.0\.1:(\d+)\"$", re.M)
@@ -86,43 +80,8 @@ def telephony_log(center: Center, lines: int = 30) -> str:
 @contextlib.contextmanager
 def baresip_over_tls(extension: str, password: str, port: int) -> Iterator[Baresip]:
     """baresip registered (or trying to) as ``extension`` over TLS to ``port``."""
-    home = Path(tempfile.mkdtemp(prefix="contactor-baresip-tls-"))
-    sip_port = free_sip_port()
-    ctrl_port = free_port(PHONE_IP)
-    while ctrl_port in (sip_port, sip_port + 1):
-        ctrl_port = free_port(PHONE_IP)
-    write_tone(home / "tone.wav", seconds=3.0)
-    (home / "config").write_text(baresip_config(sip_port, ctrl_port, home / "tone.wav"))
-    (home / "accounts").write_text("")
-    (home / "contacts").write_text("")
-    account = (f"<sip:{extension}@127.0.0.1:{port};transport=tls>;"
-               f"auth_user={extension};auth_pass={password};answermode=auto;regint=60;"
-               "audio_codecs=PCMU,PCMA")
-    proc: subprocess.Popen[bytes] | None = None
-    ctrl: socket.socket | None = None
-    try:
-        with (home / "baresip.log").open("wb") as log:
-            proc = subprocess.Popen(["baresip", "-f", str(home), "-s"], cwd=home,
-                                    stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while ctrl is None:
-            assert proc.poll() is None, (home / "baresip.log").read_text(errors="replace")
-            try:
-                ctrl = socket.create_connection(("127.0.0.1", ctrl_port), timeout=1)
-            except OSError:
-                assert time.monotonic() < deadline, "baresip's ctrl_tcp never listened"
-                time.sleep(0.1)
-        phone = Baresip(proc=proc, home=home, ctrl=ctrl, sip_port=sip_port)
-        added = phone.command("uanew", account)
-        assert added.get("ok"), (added, phone.log()[-4000:])
+    with baresip_phone(extension, password, port, transport="tls", tone_s=3.0) as phone:
         yield phone
-    finally:
-        if ctrl is not None:
-            ctrl.close()
-        if proc is not None:
-            _kill(proc)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_baresip_registered_over_tls_rings_on_its_connection_and_answers(
