@@ -1,7 +1,7 @@
 """RTCP packets (RFC 3550 §6): SR, RR, SDES, BYE, APP and compound packets.
 
-Sans-IO: bytes in, typed packets out. Report blocks are computed from
-:class:`media.rtp.RtpSourceStats` with :func:`report_block`.
+Sans-IO: bytes in, typed packets out. Report blocks are computed from sampled receive
+statistics by ``media.rtcp_session`` (see ``media.receive_stats``).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from media.rtp import RtpSourceStats
 
 RTCP_VERSION = 2
 PT_SR = 200
@@ -149,22 +147,6 @@ def round_trip_time(block: ReportBlock, *, arrival_ntp: int) -> float | None:
 def looks_like_rtcp(data: bytes) -> bool:
     """RFC 5761 §4 demultiplexing: RTCP when the second octet is in 192..223."""
     return len(data) >= 2 and 192 <= data[1] <= 223
-
-
-def report_block(stats: RtpSourceStats, *, now: float) -> ReportBlock:
-    """Build the report block for one source and start its next loss interval (A.3)."""
-    arrival = stats.last_sr_arrival
-    return ReportBlock(
-        ssrc=stats.ssrc,
-        fraction_lost=stats.take_fraction_lost(),
-        cumulative_lost=stats.cumulative_lost,
-        extended_highest_seq=stats.extended_max_seq & 0xFFFFFFFF,
-        jitter=min(int(stats.jitter), 0xFFFFFFFF),
-        last_sr=stats.last_sr_ntp_middle if arrival is not None else 0,
-        delay_since_last_sr=(
-            min(int((now - arrival) * 65536), 0xFFFFFFFF) if arrival is not None else 0
-        ),
-    )
 
 
 # --- building -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""RTP packets (RFC 3550 §5) and per-source receive statistics (RFC 3550 Appendix A).
+"""RTP packets (RFC 3550 §5), one at a time or in batches; the sequence constants of RFC 3550
+Appendix A that ``media.receive_stats`` uses.
 
 Sans-IO: bytes in, values out; arrival times are passed in as ``now`` (seconds).
 """
@@ -21,7 +22,6 @@ _TS_MOD = 1 << 32
 # RFC 3550 A.1 constants.
 MAX_DROPOUT = 3000
 MAX_MISORDER = 100
-MIN_SEQUENTIAL = 2
 
 _FIXED_HEADER = struct.Struct("!BBHII")
 _EXTENSION_HEADER = struct.Struct("!HH")
@@ -232,132 +232,3 @@ def parse_rtp_batch(packets: Sequence[bytes]) -> RtpBatch:
         payload_offset=starts + header_length,
         payload_length=np.maximum(payload_length, 0),
     )
-
-
-# --- receive statistics (RFC 3550 A.1, A.3, A.8) -------------------------------------------
-
-
-class RtpSourceStats:
-    """Receive statistics for one SSRC, as in RFC 3550 Appendix A.
-
-    Feed every data packet of the source to :meth:`on_packet`. Sequence numbers decide
-    validity (probation, wrap, restart); jitter uses ``now`` and the RTP timestamp.
-    """
-
-    __slots__ = (
-        "_bad_seq",
-        "_expected_prior",
-        "_received_prior",
-        "_transit",
-        "base_seq",
-        "clock_rate",
-        "cycles",
-        "jitter",
-        "last_sr_arrival",
-        "last_sr_ntp_middle",
-        "max_seq",
-        "probation",
-        "received",
-        "ssrc",
-    )
-
-    def __init__(self, *, ssrc: int, clock_rate: int, first_seq: int) -> None:
-        self.ssrc = ssrc
-        self.clock_rate = clock_rate
-        self.jitter = 0.0  # in RTP timestamp units (A.8)
-        self._transit: float | None = None
-        self.last_sr_ntp_middle = 0
-        self.last_sr_arrival: float | None = None
-        self._init_seq(first_seq)
-        # A new source starts on probation; the first packet is then fed to on_packet.
-        self.max_seq = (first_seq - 1) % RTP_SEQ_MOD
-        self.probation = MIN_SEQUENTIAL
-
-    def _init_seq(self, seq: int) -> None:
-        self.base_seq = seq
-        self.max_seq = seq
-        self._bad_seq = RTP_SEQ_MOD + 1  # so seq == bad_seq is false
-        self.cycles = 0
-        self.received = 0
-        self._received_prior = 0
-        self._expected_prior = 0
-        self.probation = 0
-
-    def update_seq(self, seq: int) -> bool:
-        """RFC 3550 A.1 ``update_seq``: True when the packet counts as valid."""
-        udelta = (seq - self.max_seq) % RTP_SEQ_MOD
-        if self.probation:
-            if seq == (self.max_seq + 1) % RTP_SEQ_MOD:
-                self.probation -= 1
-                self.max_seq = seq
-                if self.probation == 0:
-                    self._init_seq(seq)
-                    self.received += 1
-                    return True
-            else:
-                self.probation = MIN_SEQUENTIAL - 1
-                self.max_seq = seq
-            return False
-        if udelta < MAX_DROPOUT:
-            if seq < self.max_seq:
-                self.cycles += RTP_SEQ_MOD
-            self.max_seq = seq
-        elif udelta <= RTP_SEQ_MOD - MAX_MISORDER:
-            if seq != self._bad_seq:
-                self._bad_seq = (seq + 1) % RTP_SEQ_MOD
-                return False
-            # Two sequential packets after a big jump: the sender restarted; re-sync.
-            self._init_seq(seq)
-            self._transit = None
-        # else: duplicate or reordered packet, counted as received (RFC 3550 A.3).
-        self.received += 1
-        return True
-
-    def on_packet(self, *, seq: int, timestamp: int, now: float) -> bool:
-        """Account one received packet; returns False while on probation or after a bad jump."""
-        if not self.update_seq(seq):
-            return False
-        transit = now * self.clock_rate - timestamp
-        if self._transit is not None:
-            # Difference taken modulo 2**32 so a timestamp wrap is not a giant jump.
-            d = (transit - self._transit + _TS_MOD / 2) % _TS_MOD - _TS_MOD / 2
-            self.jitter += (abs(d) - self.jitter) / 16.0
-        self._transit = transit
-        return True
-
-    def on_sender_report(self, *, ntp_timestamp: int, now: float) -> None:
-        """Remember the source's last SR (for LSR/DLSR in our next report block)."""
-        self.last_sr_ntp_middle = (ntp_timestamp >> 16) & 0xFFFFFFFF
-        self.last_sr_arrival = now
-
-    @property
-    def extended_max_seq(self) -> int:
-        return self.cycles + self.max_seq
-
-    @property
-    def valid(self) -> bool:
-        """True once the source has left probation (MIN_SEQUENTIAL packets in sequence)."""
-        return self.probation == 0
-
-    @property
-    def expected(self) -> int:
-        if self.probation:
-            return 0
-        return self.extended_max_seq - self.base_seq + 1
-
-    @property
-    def cumulative_lost(self) -> int:
-        """Expected minus received, clamped to the 24-bit signed report field (A.3)."""
-        return max(-0x800000, min(0x7FFFFF, self.expected - self.received))
-
-    def take_fraction_lost(self) -> int:
-        """Fraction lost since the previous call, in 1/256 (A.3); starts a new interval."""
-        expected = self.expected
-        expected_interval = expected - self._expected_prior
-        self._expected_prior = expected
-        received_interval = self.received - self._received_prior
-        self._received_prior = self.received
-        lost_interval = expected_interval - received_interval
-        if expected_interval == 0 or lost_interval <= 0:
-            return 0
-        return min(255, (lost_interval << 8) // expected_interval)

@@ -24,7 +24,7 @@ import numpy as np
 from media.dtmf_inband import InbandDtmfDetector
 from media.g711 import ulaw_decode, ulaw_encode
 from media.jitter import JitterBuffer
-from media.rtp import RtpPacket, RtpSourceStats, parse_rtp, parse_rtp_batch
+from media.rtp import RtpPacket, parse_rtp, parse_rtp_batch
 
 SESSIONS = 1000
 
@@ -48,16 +48,6 @@ def main() -> None:
     )
     t = best(lambda: parse_rtp_batch(batch).payload_block(160, fill=0xFF), 200)
     print(f"  + payload_block(160):            {SESSIONS / t:12,.0f} packets/s ({t * 1e6:.0f} µs)")
-
-    stats = RtpSourceStats(ssrc=1, clock_rate=8000, first_seq=0)
-    counter = iter(range(10**9))
-
-    def account() -> None:
-        n = next(counter)
-        stats.on_packet(seq=n & 0xFFFF, timestamp=(160 * n) & 0xFFFFFFFF, now=0.02 * n)
-
-    t = best(account, 100_000)
-    print(f"RtpSourceStats.on_packet:          {1 / t:12,.0f} packets/s ({t * 1e9:.0f} ns)")
 
     rng = np.random.default_rng(0)
     pcm = rng.integers(-32768, 32768, size=(SESSIONS, 160)).astype(np.int16)

@@ -23,10 +23,8 @@ from media.rtcp import (
     ntp_middle,
     ntp_timestamp,
     parse_compound,
-    report_block,
     round_trip_time,
 )
-from media.rtp import RtpSourceStats
 
 # Hand-assembled compound packet: SR with one report block, SDES CNAME, BYE with reason.
 COMPOUND = bytes.fromhex(
@@ -104,30 +102,6 @@ def test_round_trip_time_from_lsr_and_dlsr() -> None:
 
 def _fields(block: ReportBlock) -> dict[str, int]:
     return {name: getattr(block, name) for name in ReportBlock.__slots__}
-
-
-def test_report_block_from_receive_statistics() -> None:
-    stats = RtpSourceStats(ssrc=0xABC, clock_rate=8000, first_seq=1000)
-    for n in (0, 1, 2, 3, 6, 7, 8, 9, 10):  # probation on 0; base 1001; 1004,1005 lost
-        stats.on_packet(seq=1000 + n, timestamp=160 * n, now=0.02 * n)
-    stats.on_sender_report(ntp_timestamp=0x0000AAAA_BBBB0000, now=1.0)
-    block = report_block(stats, now=1.5)
-    assert block.ssrc == 0xABC
-    assert block.extended_highest_seq == 1010
-    assert block.cumulative_lost == 2
-    assert block.fraction_lost == (2 << 8) // 10
-    assert block.last_sr == 0xAAAABBBB
-    assert block.delay_since_last_sr == 0x8000  # 0.5 s in 1/65536 s
-    assert block.jitter == int(stats.jitter)
-    # the next report starts a new interval without losses
-    stats.on_packet(seq=1011, timestamp=1760, now=2.0)
-    assert report_block(stats, now=2.0).fraction_lost == 0
-
-
-def test_report_block_without_sender_report_has_zero_lsr() -> None:
-    stats = RtpSourceStats(ssrc=1, clock_rate=8000, first_seq=0)
-    block = report_block(stats, now=3.0)
-    assert (block.last_sr, block.delay_since_last_sr, block.cumulative_lost) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
